@@ -1,0 +1,75 @@
+"""Fixtures shared by every app's tests: two organizations (Acme, Globex) and their people.
+
+bob of Acme must never reach Globex's objects: every endpoint test has such a case.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from orgs.models import Role
+from orgs.tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def require_binary(path: str, make_target: str) -> str:
+    """Skip (or, with CONNECT_REQUIRE_E2E=1, fail) when an external binary a suite needs is missing."""
+    found = shutil.which(path) or (path if os.path.exists(path) else None)
+    if found:
+        return found
+    reason = f"{path} is not installed; `make {make_target}` installs it"
+    if os.environ.get("CONNECT_REQUIRE_E2E") == "1":
+        pytest.fail(reason + " (CONNECT_REQUIRE_E2E=1 makes this a failure)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def acme(db):
+    return OrganizationFactory(name="Acme Inc", slug="acme")
+
+
+@pytest.fixture
+def globex(db):
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def alice(acme):
+    """Owner of Acme."""
+    return MembershipFactory(organization=acme, role=Role.OWNER, user__email="alice@acme.test").user
+
+
+@pytest.fixture
+def bob(acme):
+    """Agent at Acme."""
+    return MembershipFactory(organization=acme, role=Role.AGENT, user__email="bob@acme.test").user
+
+
+@pytest.fixture
+def carol(acme):
+    """Admin at Acme."""
+    return MembershipFactory(organization=acme, role=Role.ADMIN, user__email="carol@acme.test").user
+
+
+@pytest.fixture
+def gina(globex):
+    """Owner of Globex."""
+    return MembershipFactory(organization=globex, role=Role.OWNER, user__email="gina@globex.test").user
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(email="olga@nowhere.test")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache():
+    """Redis-backed caches are shared across test runs; start every test from an empty one."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

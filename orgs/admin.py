@@ -1,0 +1,67 @@
+"""Django admin for the people who run the service (staff only)."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import Invitation, Membership, Organization, User
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "status", "public_id", "member_count", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug", "public_id"]
+    readonly_fields = ["public_id", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    @admin.display(description=_("members"))
+    def member_count(self, obj: Organization) -> int:
+        return obj.membership_set.count()
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "organization__name", "organization__slug"]
+    list_select_related = ["user", "organization"]
+    autocomplete_fields = ["user", "organization"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "organization", "role", "state", "invited_by", "created_at", "expires_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "organization__name", "public_id"]
+    list_select_related = ["organization", "invited_by"]
+    readonly_fields = ["public_id", "token_hash", "created_at", "accepted_at", "accepted_by", "invited_by"]
+    fields = ["organization", "email", "role", "expires_at", "revoked_at", *readonly_fields]
+
+    def has_add_permission(self, request) -> bool:
+        # Invitations carry an e-mailed token; they are created from the organization's members page or API.
+        return False
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "name", "is_staff", "is_active", "date_joined"]
+    search_fields = ["email", "name", "public_id"]
+    readonly_fields = ["public_id", "date_joined", "last_login"]
+    fieldsets = [
+        (None, {"fields": ["email", "password", "public_id"]}),
+        (_("Profile"), {"fields": ["name"]}),
+        (_("Permissions"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]

@@ -1,0 +1,49 @@
+"""One vocabulary of roles and scopes.
+
+Roles grant scopes to people; API keys and OAuth2 apps carry scopes directly. Permission checks ask for
+scopes, never for roles, so every kind of credential is judged the same way.
+"""
+
+from __future__ import annotations
+
+from .models import Role
+
+# Most powerful first: a role may only grant roles at or below its own rank.
+ROLE_RANK: dict[str, int] = {Role.OWNER: 40, Role.ADMIN: 30, Role.AGENT: 20, Role.MEMBER: 10}
+
+SCOPES: dict[str, str] = {
+    "org:read": "See the organization's name and settings",
+    "members:read": "List members and invitations",
+    "members:write": "Invite, change the role of, and remove members",
+    "sessions:read": "See support sessions and their event logs",
+    "sessions:write": "Start and end support sessions",
+    "machines:read": "See unattended machines",
+    "machines:write": "Register and remove unattended machines",
+    "webhooks:read": "See webhook endpoints and deliveries",
+    "webhooks:write": "Manage webhook endpoints",
+    "api_keys:write": "Create and revoke API keys and OAuth2 applications",
+    "usage:read": "See usage and billing figures",
+    "audit:read": "Read the audit log",
+}
+
+_AGENT = {"org:read", "members:read", "sessions:read", "sessions:write", "machines:read"}
+
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    Role.OWNER: frozenset(SCOPES),
+    Role.ADMIN: frozenset(SCOPES),  # owners differ by rank: only they manage owners
+    Role.AGENT: frozenset(_AGENT),
+    Role.MEMBER: frozenset({"org:read", "members:read"}),
+}
+
+
+def role_at_least(role: str | None, minimum: str) -> bool:
+    return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK[minimum]
+
+
+def can_grant(granter_role: str | None, role: str) -> bool:
+    """An inviter may grant their own role or a lower one, and only owners and admins invite at all."""
+    return role_at_least(granter_role, Role.ADMIN) and ROLE_RANK[role] <= ROLE_RANK.get(granter_role, 0)
+
+
+def scopes_for_role(role: str | None) -> frozenset[str]:
+    return ROLE_SCOPES.get(role, frozenset())

@@ -1,0 +1,305 @@
+"""Writes for organizations, memberships and invitations. Views, the API, commands and admin call these."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
+from connect.ids import new_secret, secret_hash
+
+from .models import Invitation, Membership, Organization, Role, User
+from .roles import can_grant
+
+SLUG_MAX = Organization._meta.get_field("slug").max_length
+
+
+def normalize_email(email: str) -> str:
+    """Lower-case and validate an address, or raise a clear ``invalid_email`` error."""
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ApplicationError(
+            _("'%(email)s' is not a valid e-mail address.") % {"email": email},
+            code="invalid_email",
+            details={"field": "email"},
+        ) from None
+    return email
+
+
+def _clean_slug(name: str, slug: str | None) -> str:
+    candidate = slugify(slug if slug else name)[:SLUG_MAX].strip("-")
+    if not candidate:
+        raise ApplicationError(
+            _("Choose a slug with at least one letter or digit."), code="invalid_slug", details={"field": "slug"}
+        )
+    if slug and candidate != slug:
+        raise ApplicationError(
+            _("'%(slug)s' is not a valid slug: use lower-case letters, digits and hyphens, e.g. '%(suggestion)s'.")
+            % {"slug": slug, "suggestion": candidate},
+            code="invalid_slug",
+            details={"field": "slug", "suggestion": candidate},
+        )
+    return candidate
+
+
+def _slug_taken(slug: str) -> Conflict:
+    return Conflict(
+        _("An organization with the slug '%(slug)s' already exists; choose another.") % {"slug": slug},
+        code="slug_taken",
+        details={"field": "slug"},
+    )
+
+
+@transaction.atomic
+def organization_create(
+    *, name: str, owner_email: str, slug: str | None = None, owner_password: str | None = None, owner_name: str = ""
+) -> tuple[Organization, User, bool]:
+    """Create an organization with its first owner.
+
+    The owner is an existing user with that e-mail, or a new one with ``owner_password``.
+    Returns ``(organization, owner, owner_created)``. Nothing is written when any check fails.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError(_("The organization needs a name."), code="invalid_name", details={"field": "name"})
+    slug = _clean_slug(name, slug)
+    email = normalize_email(owner_email)
+    if Organization.objects.filter(slug=slug).exists():
+        raise _slug_taken(slug)
+
+    owner = User.objects.filter(email=email).first()
+    created = owner is None
+    if created:
+        if not owner_password:
+            raise ApplicationError(
+                _("A password is needed for the new owner %(email)s.") % {"email": email}, code="password_required"
+            )
+        candidate = User(email=email, name=owner_name)
+        try:
+            validate_password(owner_password, user=candidate)
+        except ValidationError as exc:
+            raise ApplicationError(
+                " ".join(exc.messages), code="weak_password", details={"field": "password", "problems": exc.messages}
+            ) from None
+        owner = User.objects.create_user(email=email, password=owner_password, name=owner_name)
+
+    try:
+        with transaction.atomic():
+            organization = Organization.objects.create(name=name, slug=slug)
+    except IntegrityError:  # a concurrent create won the race for the slug
+        raise _slug_taken(slug) from None
+    Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+    return organization, owner, created
+
+
+def _membership_of(user: User, organization: Organization) -> Membership | None:
+    return Membership.objects.for_org(organization).filter(user=user).first()
+
+
+def _role_choice(role: str) -> str:
+    if role not in Role.values:
+        raise ApplicationError(
+            _("'%(role)s' is not a role; choose one of %(roles)s.") % {"role": role, "roles": ", ".join(Role.values)},
+            code="invalid_role",
+            details={"field": "role", "choices": list(Role.values)},
+        )
+    return role
+
+
+def invitation_url(token: str) -> str:
+    return settings.SITE_URL + reverse("invitation_accept", args=[token])
+
+
+@transaction.atomic
+def invitation_create(*, organization: Organization, inviter: User, email: str, role: str) -> tuple[Invitation, str]:
+    """Invite ``email`` with ``role``. Returns the invitation and its token (the only time it exists in clear).
+
+    An open invitation to the same address is replaced, so the newest e-mail is the one that works.
+    """
+    email = normalize_email(email)
+    role = _role_choice(role)
+    inviter_membership = _membership_of(inviter, organization)
+    if inviter_membership is None:
+        raise NotFound(_("Organization not found."))
+    if not can_grant(inviter_membership.role, role):
+        raise Forbidden(
+            _("As %(own)s you cannot invite someone as %(role)s.")
+            % {"own": inviter_membership.get_role_display(), "role": Role(role).label},
+            code="role_above_inviter",
+            details={"field": "role"},
+        )
+    if Membership.objects.for_org(organization).filter(user__email=email).exists():
+        raise Conflict(
+            _("%(email)s is already a member of %(org)s.") % {"email": email, "org": organization.name},
+            code="already_member",
+            details={"field": "email"},
+        )
+    now = timezone.now()
+    Invitation.objects.for_org(organization).filter(
+        email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+
+    token = new_secret("inv")
+    invitation = Invitation.objects.create(
+        organization=organization,
+        email=email,
+        role=role,
+        token_hash=secret_hash(token),
+        invited_by=inviter,
+        expires_at=now + settings.INVITATION_TTL,
+    )
+    link = invitation_url(token)
+    transaction.on_commit(lambda: _send_invitation_email(invitation, link))
+    return invitation, token
+
+
+def _send_invitation_email(invitation: Invitation, link: str) -> None:
+    inviter = invitation.invited_by.get_full_name() if invitation.invited_by else _("Someone")
+    subject = _("%(inviter)s invited you to %(org)s on BizGaze Connect") % {
+        "inviter": inviter,
+        "org": invitation.organization.name,
+    }
+    body = _(
+        "%(inviter)s invited you to join %(org)s as %(role)s.\n\nAccept the invitation: %(link)s\n\n"
+        "The link works once and expires on %(expires)s UTC."
+    ) % {
+        "inviter": inviter,
+        "org": invitation.organization.name,
+        "role": invitation.get_role_display(),
+        "link": link,
+        "expires": invitation.expires_at.strftime("%Y-%m-%d %H:%M"),
+    }
+    send_mail(subject, body, None, [invitation.email])
+
+
+def invitation_by_token(token: str) -> Invitation:
+    """The invitation behind a token, whatever its state; 404 for an unknown token."""
+    invitation = (
+        Invitation.objects.select_related("organization", "invited_by")
+        .filter(token_hash=secret_hash(token or ""))
+        .first()
+    )
+    if invitation is None:
+        raise NotFound(_("This invitation link is not valid. Ask for a new invitation."), code="invitation_invalid")
+    return invitation
+
+
+def invitation_check_usable(invitation: Invitation) -> None:
+    """Raise a clear error when an invitation can no longer be accepted."""
+    state = invitation.state
+    if state == "accepted":
+        raise Conflict(_("This invitation has already been used."), code="invitation_used")
+    if state == "revoked":
+        raise Conflict(_("This invitation was withdrawn. Ask for a new one."), code="invitation_revoked")
+    if state == "expired":
+        raise Conflict(_("This invitation has expired. Ask for a new one."), code="invitation_expired")
+    if not invitation.organization.is_active:
+        raise NotFound(_("This invitation link is not valid. Ask for a new invitation."), code="invitation_invalid")
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> Membership:
+    """Turn an invitation into a membership for ``user``; works once.
+
+    The signed-in user must own the invited address, and the inviter must still be allowed to grant the role.
+    """
+    invitation = invitation_by_token(token)
+    invitation_check_usable(invitation)
+    if user.email.lower() != invitation.email.lower():
+        raise Forbidden(
+            _("This invitation is for %(email)s; sign in with that address to accept it.")
+            % {"email": invitation.email},
+            code="invitation_wrong_user",
+        )
+    organization = invitation.organization
+    inviter_membership = _membership_of(invitation.invited_by, organization) if invitation.invited_by else None
+    if inviter_membership is None or not can_grant(inviter_membership.role, invitation.role):
+        raise Conflict(
+            _("The person who invited you can no longer grant this role. Ask for a new invitation."),
+            code="invitation_invalid",
+        )
+    if _membership_of(user, organization) is not None:
+        raise Conflict(_("You are already a member of %(org)s.") % {"org": organization.name}, code="already_member")
+    # Claim the invitation with a conditional update: of two concurrent accepts, exactly one wins.
+    claimed = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).update(accepted_at=timezone.now(), accepted_by=user)
+    if claimed != 1:
+        raise Conflict(_("This invitation has already been used."), code="invitation_used")
+    return Membership.objects.create(organization=organization, user=user, role=invitation.role)
+
+
+@transaction.atomic
+def invitation_accept_with_signup(*, token: str, password: str, name: str = "") -> Membership:
+    """Create the account for the invited address and accept in one step (the invitee had no account)."""
+    invitation = invitation_by_token(token)
+    invitation_check_usable(invitation)
+    if User.objects.filter(email=invitation.email.lower()).exists():
+        raise Conflict(
+            _("An account for %(email)s already exists; sign in to accept.") % {"email": invitation.email},
+            code="account_exists",
+        )
+    candidate = User(email=invitation.email.lower(), name=name)
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as exc:
+        raise ApplicationError(
+            " ".join(exc.messages), code="weak_password", details={"field": "password", "problems": exc.messages}
+        ) from None
+    user = get_user_model().objects.create_user(email=invitation.email, password=password, name=name.strip())
+    return invitation_accept(token=token, user=user)
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: User) -> Invitation:
+    actor_membership = _membership_of(actor, invitation.organization)
+    if actor_membership is None or not can_grant(actor_membership.role, invitation.role):
+        raise Forbidden(_("You cannot withdraw this invitation."))
+    if invitation.state != "pending":
+        return invitation
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, actor: User, role: str) -> Membership:
+    role = _role_choice(role)
+    if membership.role == role:
+        return membership
+    actor_membership = _membership_of(actor, membership.organization)
+    actor_role = actor_membership.role if actor_membership else None
+    # Changing someone's role needs authority over both their current role and the new one.
+    if not (can_grant(actor_role, role) and can_grant(actor_role, membership.role)):
+        raise Forbidden(_("You cannot give or take away this role."), code="role_above_actor")
+    # Lock the owners so two concurrent demotions cannot leave the organization without one.
+    owners = list(Membership.objects.for_org(membership.organization).filter(role=Role.OWNER).select_for_update())
+    if membership.role == Role.OWNER and len(owners) <= 1:
+        raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: User) -> None:
+    actor_membership = _membership_of(actor, membership.organization)
+    actor_role = actor_membership.role if actor_membership else None
+    leaving = actor_membership is not None and actor_membership.pk == membership.pk
+    if not leaving and not can_grant(actor_role, membership.role):
+        raise Forbidden(_("You cannot remove this member."), code="role_above_actor")
+    owners = list(Membership.objects.for_org(membership.organization).filter(role=Role.OWNER).select_for_update())
+    if membership.role == Role.OWNER and len(owners) <= 1:
+        raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
+    membership.delete()

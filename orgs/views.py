@@ -1,0 +1,161 @@
+"""Server-rendered pages for organizations, members and invitations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views import View
+
+from connect.errors import ApplicationError, NotFound
+
+from . import selectors, services
+from .forms import InvitationForm, InvitationSignupForm
+from .models import Invitation
+from .roles import scopes_for_role
+from .tenancy import OrgContext, get_for_org_or_404, org_context_for_user
+
+
+class OrgScopedMixin(LoginRequiredMixin):
+    """Base for every page under ``/o/<org_slug>/``: resolves the organization once, or answers 404.
+
+    Handlers read ``self.org`` (an :class:`OrgContext`) and fetch objects with :meth:`get_object`, which
+    stays inside that organization. ``required_scope`` names the scope the page needs.
+    """
+
+    required_scope: str = "org:read"
+    org: OrgContext
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        try:
+            self.org = org_context_for_user(request.user, kwargs.pop("org_slug"))
+        except NotFound:
+            raise Http404(_("Organization not found.")) from None
+        if self.required_scope not in scopes_for_role(self.org.role):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in scopes_for_role(self.org.role)
+
+    def get_object(self, model, **lookup):
+        try:
+            return get_for_org_or_404(model, self.org.organization, **lookup)
+        except NotFound:
+            raise Http404 from None
+
+    def render(self, template: str, context: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+        base = {"org": self.org.organization, "membership": self.org.membership, "view": self}
+        return render(self.request, template, {**base, **(context or {})}, status=status)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect("account_login")
+    memberships = list(selectors.memberships_for_user(request.user))
+    if len(memberships) == 1:
+        return redirect("org_dashboard", org_slug=memberships[0].organization.slug)
+    return render(request, "orgs/home.html", {"memberships": memberships})
+
+
+class DashboardView(OrgScopedMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        members = selectors.organization_members(self.org.organization)
+        return self.render("orgs/dashboard.html", {"member_count": members.count()})
+
+
+class MembersView(OrgScopedMixin, View):
+    required_scope = "members:read"
+
+    def _page(self, form: InvitationForm, status: int = 200) -> HttpResponse:
+        organization = self.org.organization
+        return self.render(
+            "orgs/members.html",
+            {
+                "members": selectors.organization_members(organization),
+                "invitations": selectors.organization_pending_invitations(organization),
+                "form": form,
+                "can_invite": self.has_scope("members:write"),
+            },
+            status=status,
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(InvitationForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_scope("members:write"):
+            raise PermissionDenied
+        form = InvitationForm(request.POST)
+        if not form.is_valid():
+            return self._page(form, status=400)
+        try:
+            invitation, _token = services.invitation_create(
+                organization=self.org.organization, inviter=request.user, **form.cleaned_data
+            )
+        except ApplicationError as exc:
+            form.add_error(exc.details.get("field"), exc.message)
+            return self._page(form, status=exc.status_code)
+        messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
+        return redirect("org_members", org_slug=self.org.organization.slug)
+
+
+class InvitationRevokeView(OrgScopedMixin, View):
+    required_scope = "members:write"
+
+    def post(self, request: HttpRequest, invitation_id: str) -> HttpResponse:
+        invitation = self.get_object(Invitation, public_id=invitation_id)
+        try:
+            services.invitation_revoke(invitation=invitation, actor=request.user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Invitation to %(email)s withdrawn.") % {"email": invitation.email})
+        return redirect("org_members", org_slug=self.org.organization.slug)
+
+
+def _invitation_page(request, token, *, invitation=None, error=None, form=None, status=200):
+    return render(
+        request,
+        "orgs/invitation.html",
+        {"invitation": invitation, "error": error, "form": form, "token": token},
+        status=status,
+    )
+
+
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """Show an invitation and accept it: signed in as the invitee, or by creating the invitee's account."""
+    try:
+        invitation = services.invitation_by_token(token)
+        services.invitation_check_usable(invitation)
+    except ApplicationError as exc:
+        return _invitation_page(request, token, error=exc.message, status=exc.status_code)
+
+    account_exists = services.User.objects.filter(email=invitation.email.lower()).exists()
+    form = InvitationSignupForm() if not account_exists and not request.user.is_authenticated else None
+    if request.method != "POST":
+        return _invitation_page(request, token, invitation=invitation, form=form)
+
+    try:
+        if request.user.is_authenticated:
+            membership = services.invitation_accept(token=token, user=request.user)
+        else:
+            form = InvitationSignupForm(request.POST)
+            if account_exists or not form.is_valid():
+                return _invitation_page(request, token, invitation=invitation, form=form, status=400)
+            membership = services.invitation_accept_with_signup(token=token, **form.cleaned_data)
+            login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+    except ApplicationError as exc:
+        return _invitation_page(
+            request, token, invitation=invitation, form=form, error=exc.message, status=exc.status_code
+        )
+    messages.success(request, _("Welcome to %(org)s.") % {"org": membership.organization.name})
+    return redirect("org_dashboard", org_slug=membership.organization.slug)

@@ -1,0 +1,30 @@
+"""WebSocket consumers. The signaling protocol itself arrives with the sessions work (docs/signaling.md)."""
+
+from __future__ import annotations
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+PROTOCOL_VERSION = 1
+
+
+class HelloConsumer(AsyncJsonWebsocketConsumer):
+    """``/ws/v1/hello``: a client checks it can reach the WebSocket endpoint and is authenticated.
+
+    Answers one ``hello`` message naming the protocol version and the user, then stays open until the
+    client closes. Anonymous connections are closed with code 4401.
+    """
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        await self.accept()
+        await self.send_json(
+            {"type": "hello", "v": PROTOCOL_VERSION, "user": {"id": user.public_id, "email": user.email}}
+        )
+
+    async def receive_json(self, content, **kwargs) -> None:
+        # Nothing to do yet; ping/pong keeps intermediaries from closing an idle socket.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong", "v": PROTOCOL_VERSION})
