@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DEPS := $(VENV)/.deps-installed
+
+.PHONY: run test lint format e2e-deps migrate clean
+
+$(DEPS): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(DEPS)
+
+migrate: $(DEPS)
+	$(BIN)/python manage.py migrate --noinput
+
+## The product on embedded defaults (or on DATABASE_URL/REDIS_URL when set), HTTP + WebSocket on 127.0.0.1:$(PORT).
+run: migrate
+	$(BIN)/python manage.py bootstrap_demo
+	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) connect.asgi:application
+
+## The whole test suite.
+test: $(DEPS)
+	$(BIN)/pytest
+
+lint: $(DEPS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(DEPS)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Debian packages the end-to-end suites drive: headless Chromium and the coturn TURN server.
+e2e-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
