@@ -16,6 +16,14 @@ from orgs.tests.factories import MembershipFactory, OrganizationFactory, UserFac
 PASSWORD = "correct-horse-battery-staple"
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Threads (the live server, Channels' database_sync_to_async pool) must not keep connections open
+    # past a test, or PostgreSQL refuses to drop the test database at the end.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
 def require_binary(path: str, make_target: str) -> str:
     """Skip (or, with CONNECT_REQUIRE_E2E=1, fail) when an external binary a suite needs is missing."""
     found = shutil.which(path) or (path if os.path.exists(path) else None)

@@ -1,7 +1,7 @@
 """The one ASGI application: WebSocket connections pass origin validation and authentication."""
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -12,7 +12,7 @@ from connect.asgi import application
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@sync_to_async
+@database_sync_to_async
 def session_cookie_for(user) -> bytes:
     store = SessionStore()
     store[SESSION_KEY] = str(user.pk)
