@@ -13,7 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from connect.scopes import SCOPES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -60,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "allauth",
     "allauth.account",
@@ -67,6 +71,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "oauth2_provider",
+    "axes",
+    "csp",
+    "connect.apps.ConnectConfig",
     "orgs",
     "sessions.apps.SupportSessionsConfig",
     "signaling",
@@ -76,6 +83,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "connect.middleware.BodySizeLimitMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -83,9 +92,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "orgs.mfa.MFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into a clear answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "connect.urls"
@@ -144,6 +156,8 @@ CELERY_TIMEZONE = "UTC"
 # --- Users and authentication ---------------------------------------------------------------------
 AUTH_USER_MODEL = "orgs.User"
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out account or address is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -160,29 +174,74 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mandatory")
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_ADAPTER = "orgs.adapter.AccountAdapter"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+# Anyone may create an account only where the operator opens sign-up; otherwise people arrive by invitation.
+CONNECT_OPEN_SIGNUP = env.bool("CONNECT_OPEN_SIGNUP", default=False)
+OTP_TOTP_ISSUER = "BizGaze Connect"
+
+# Brute force: django-axes locks an account, and separately an address, after repeated failures
+# (web form, admin and the token endpoint alike). Attempts are listed in the admin.
+AXES_FAILURE_LIMIT = env.int("CONNECT_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("CONNECT_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_USERNAME_CALLABLE = "orgs.security.axes_username"
+AXES_LOCKOUT_CALLABLE = "orgs.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# Native-app tokens (orgs.devices): access tokens live minutes, refresh tokens weeks.
+CONNECT_ACCESS_TOKEN_TTL = timedelta(minutes=env.int("CONNECT_ACCESS_TOKEN_MINUTES", default=15))
+CONNECT_REFRESH_TOKEN_TTL = timedelta(days=env.int("CONNECT_REFRESH_TOKEN_DAYS", default=30))
+CONNECT_WS_TICKET_SECONDS = 60
 
 # Invitations are the way into an organization; their links expire.
 INVITATION_TTL = timedelta(days=env.int("CONNECT_INVITATION_TTL_DAYS", default=7))
 
 # OAuth2 applications belong to an organization, so the model is swapped from the first migration.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "integrations.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES": SCOPES,
+    "SCOPES_BACKEND_CLASS": "integrations.oauth.ApplicationScopes",
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("CONNECT_OAUTH_TOKEN_SECONDS", default=3600),
+    "ACCESS_TOKEN_GENERATOR": "integrations.oauth.generate_access_token",
+    "REFRESH_TOKEN_GENERATOR": "integrations.oauth.generate_refresh_token",
+    "ROTATE_REFRESH_TOKEN": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
+    "OIDC_ENABLED": False,
+}
 
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "connect.api.authentication.NativeTokenAuthentication",
+        "connect.api.authentication.APIKeyAuthentication",
+        "connect.api.authentication.OAuth2TokenAuthentication",
+        "connect.api.authentication.CookieAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["connect.api.permissions.HasPrincipal"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "connect.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "BizGaze Connect API",
+    "DESCRIPTION": "The versioned API of BizGaze Connect for native apps and integrations. See docs/api.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
 }
 # Bodies over this are refused before a view parses them (JSON APIs and forms alike).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("CONNECT_MAX_BODY_BYTES", default=1024 * 1024)
@@ -227,6 +286,22 @@ SECURE_PROXY_SSL_HEADER = (
 if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+
+# Content Security Policy: no inline script anywhere; the product is framed by nobody.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "media-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

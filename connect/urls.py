@@ -1,6 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from oauth2_provider import views as oauth_views
+
+from integrations import api as integrations_api
+from orgs import api as orgs_api
+from orgs import views_mfa
+from signaling import api as signaling_api
 
 from . import health
 
@@ -11,13 +17,41 @@ handler500 = "connect.errors.handler500"
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="v1:schema"), name="docs"),
+    path("auth/token", orgs_api.TokenView.as_view(), name="auth-token"),
+    path("auth/refresh", orgs_api.RefreshView.as_view(), name="auth-refresh"),
+    path("auth/revoke", orgs_api.RevokeView.as_view(), name="auth-revoke"),
+    path("me", orgs_api.MeView.as_view(), name="me"),
+    path("devices", orgs_api.DeviceListView.as_view(), name="devices"),
+    path("devices/<str:device_id>", orgs_api.DeviceDetailView.as_view(), name="device"),
+    path("ws-ticket", signaling_api.WebSocketTicketView.as_view(), name="ws-ticket"),
+    path("members", orgs_api.MemberListView.as_view(), name="members"),
+    path("members/<str:member_id>", orgs_api.MemberDetailView.as_view(), name="member"),
+    path("invitations", orgs_api.InvitationListView.as_view(), name="invitations"),
+    path("invitations/<str:invitation_id>", orgs_api.InvitationDetailView.as_view(), name="invitation"),
+    path("api-keys", integrations_api.APIKeyListView.as_view(), name="api-keys"),
+    path("api-keys/<str:key_id>", integrations_api.APIKeyDetailView.as_view(), name="api-key"),
+    path("oauth-apps", integrations_api.OAuthAppListView.as_view(), name="oauth-apps"),
+    path("oauth-apps/<str:client_id>", integrations_api.OAuthAppDetailView.as_view(), name="oauth-app"),
+]
+
+# The OAuth2 endpoints third-party apps use; the toolkit's own application-management pages are not exposed
+# (applications belong to organizations and are managed through /api/v1/oauth-apps and the org pages).
+oauth = [
+    path("authorize/", oauth_views.AuthorizationView.as_view(), name="authorize"),
+    path("token/", oauth_views.TokenView.as_view(), name="token"),
+    path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("accounts/2fa/", views_mfa.mfa_verify, name="mfa_verify"),
+    path("account/security/", views_mfa.security, name="account_security"),
     path("accounts/", include("allauth.urls")),
+    path("oauth/", include((oauth, "oauth2_provider"), namespace="oauth2_provider")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("orgs.urls")),
 ]

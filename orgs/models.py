@@ -94,6 +94,11 @@ class Organization(models.Model):
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    require_mfa = models.BooleanField(
+        _("require two-factor authentication"),
+        default=False,
+        help_text=_("Members without an authenticator are sent to enrolment before anything else."),
+    )
     # Plan, seats and feature flags arrive with the licensing work.
 
     class Meta:
@@ -176,3 +181,59 @@ class Invitation(OrgOwnedModel):
         if self.expires_at <= timezone.now():
             return "expired"
         return "pending"
+
+
+def _device_id() -> str:
+    return new_public_id("dev")
+
+
+class Device(models.Model):
+    """A signed-in native app installation. Its tokens form one family: revoking the device signs the app out."""
+
+    class Platform(models.TextChoices):
+        ANDROID = "android", "Android"
+        IOS = "ios", "iOS"
+        WINDOWS = "windows", "Windows"
+        MACOS = "macos", "macOS"
+        LINUX = "linux", "Linux"
+        OTHER = "other", _("Other")
+
+    public_id = models.CharField(max_length=40, unique=True, default=_device_id, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices")
+    name = models.CharField(_("name"), max_length=100)
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices)
+    push_token = models.CharField(_("push token"), max_length=512, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()}) of {self.user}"
+
+
+class DeviceToken(models.Model):
+    """An access or refresh token of a device. Only the SHA-256 of the token is stored."""
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", _("Access")
+        REFRESH = "refresh", _("Refresh")
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="tokens")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    # A refresh token is spent once: presenting it again means it was copied, and the family is revoked.
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} token of {self.device_id}"

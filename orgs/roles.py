@@ -6,27 +6,16 @@ scopes, never for roles, so every kind of credential is judged the same way.
 
 from __future__ import annotations
 
+from connect.scopes import SCOPES
+
 from .models import Role
 
 # Most powerful first: a role may only grant roles at or below its own rank.
 ROLE_RANK: dict[str, int] = {Role.OWNER: 40, Role.ADMIN: 30, Role.AGENT: 20, Role.MEMBER: 10}
 
-SCOPES: dict[str, str] = {
-    "org:read": "See the organization's name and settings",
-    "members:read": "List members and invitations",
-    "members:write": "Invite, change the role of, and remove members",
-    "sessions:read": "See support sessions and their event logs",
-    "sessions:write": "Start and end support sessions",
-    "machines:read": "See unattended machines",
-    "machines:write": "Register and remove unattended machines",
-    "webhooks:read": "See webhook endpoints and deliveries",
-    "webhooks:write": "Manage webhook endpoints",
-    "api_keys:write": "Create and revoke API keys and OAuth2 applications",
-    "usage:read": "See usage and billing figures",
-    "audit:read": "Read the audit log",
-}
 
 _AGENT = {"org:read", "members:read", "sessions:read", "sessions:write", "machines:read"}
+assert _AGENT <= set(SCOPES)
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(SCOPES),

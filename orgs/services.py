@@ -23,6 +23,14 @@ from .roles import can_grant
 SLUG_MAX = Organization._meta.get_field("slug").max_length
 
 
+def user_mark_email_verified(user: User) -> None:
+    """Record the address as verified where we know it is: the invitee clicked the e-mailed link, or an operator
+    created the owner. Sign-in requires a verified address (ACCOUNT_EMAIL_VERIFICATION)."""
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+
+
 def normalize_email(email: str) -> str:
     """Lower-case and validate an address, or raise a clear ``invalid_email`` error."""
     email = (email or "").strip().lower()
@@ -93,6 +101,7 @@ def organization_create(
                 " ".join(exc.messages), code="weak_password", details={"field": "password", "problems": exc.messages}
             ) from None
         owner = User.objects.create_user(email=email, password=owner_password, name=owner_name)
+        user_mark_email_verified(owner)
 
     try:
         with transaction.atomic():
@@ -258,6 +267,7 @@ def invitation_accept_with_signup(*, token: str, password: str, name: str = "") 
             " ".join(exc.messages), code="weak_password", details={"field": "password", "problems": exc.messages}
         ) from None
     user = get_user_model().objects.create_user(email=invitation.email, password=password, name=name.strip())
+    user_mark_email_verified(user)
     return invitation_accept(token=token, user=user)
 
 

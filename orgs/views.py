@@ -18,7 +18,6 @@ from connect.errors import ApplicationError, NotFound
 from . import selectors, services
 from .forms import InvitationForm, InvitationSignupForm
 from .models import Invitation
-from .roles import scopes_for_role
 from .tenancy import OrgContext, get_for_org_or_404, org_context_for_user
 
 
@@ -39,12 +38,12 @@ class OrgScopedMixin(LoginRequiredMixin):
             self.org = org_context_for_user(request.user, kwargs.pop("org_slug"))
         except NotFound:
             raise Http404(_("Organization not found.")) from None
-        if self.required_scope not in scopes_for_role(self.org.role):
+        if not self.org.has_scope(self.required_scope):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
 
     def has_scope(self, scope: str) -> bool:
-        return scope in scopes_for_role(self.org.role)
+        return self.org.has_scope(scope)
 
     def get_object(self, model, **lookup):
         try:

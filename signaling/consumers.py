@@ -15,13 +15,19 @@ class HelloConsumer(AsyncJsonWebsocketConsumer):
     """
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        principal = self.scope.get("principal")
+        if principal is None:
             await self.close(code=4401)
             return
         await self.accept()
+        user = principal.user
         await self.send_json(
-            {"type": "hello", "v": PROTOCOL_VERSION, "user": {"id": user.public_id, "email": user.email}}
+            {
+                "type": "hello",
+                "v": PROTOCOL_VERSION,
+                "auth": principal.kind,
+                "user": {"id": user.public_id, "email": user.email} if user else None,
+            }
         )
 
     async def receive_json(self, content, **kwargs) -> None:

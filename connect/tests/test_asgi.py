@@ -29,7 +29,12 @@ async def test_signed_in_browser_is_greeted(bob):
     connected, _ = await communicator.connect()
     assert connected
     hello = await communicator.receive_json_from()
-    assert hello == {"type": "hello", "v": 1, "user": {"id": bob.public_id, "email": "bob@acme.test"}}
+    assert hello == {
+        "type": "hello",
+        "v": 1,
+        "auth": "session",
+        "user": {"id": bob.public_id, "email": "bob@acme.test"},
+    }
     await communicator.send_json_to({"type": "ping"})
     assert (await communicator.receive_json_from())["type"] == "pong"
     await communicator.disconnect()

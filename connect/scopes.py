@@ -1,0 +1,17 @@
+"""The scope vocabulary shared by roles, API keys and OAuth2 apps (no model imports: settings read it)."""
+
+SCOPES: dict[str, str] = {
+    "org:read": "See the organization's name and settings",
+    "members:read": "List members and invitations",
+    "members:write": "Invite, change the role of, and remove members",
+    "sessions:read": "See support sessions and their event logs",
+    "sessions:write": "Start and end support sessions",
+    "machines:read": "See unattended machines",
+    "machines:write": "Register and remove unattended machines",
+    "webhooks:read": "See webhook endpoints and deliveries",
+    "webhooks:write": "Manage webhook endpoints",
+    "api_keys:read": "See API keys and OAuth2 applications",
+    "api_keys:write": "Create and revoke API keys and OAuth2 applications",
+    "usage:read": "See usage and billing figures",
+    "audit:read": "Read the audit log",
+}

@@ -1,0 +1,337 @@
+"""API v1 for people: native-app sign-in and tokens, the current user, devices, members and invitations."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connect.api.permissions import IsPerson
+from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
+from connect.errors import ApplicationError, NotFound
+
+from . import devices, mfa, selectors, services
+from .models import Device, Invitation, Membership, Role
+from .security import lockout_message
+
+# --- Serializers ------------------------------------------------------------------------------------
+
+
+class DeviceInput(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    platform = serializers.ChoiceField(choices=Device.Platform.choices)
+    push_token = serializers.CharField(max_length=512, required=False, allow_blank=True)
+
+
+class TokenInput(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    otp = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    device = DeviceInput()
+
+
+class RefreshInput(StrictSerializer):
+    refresh_token = serializers.CharField(max_length=200)
+
+
+class RevokeInput(StrictSerializer):
+    token = serializers.CharField(max_length=200)
+
+
+class TokenOutput(serializers.Serializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    device_id = serializers.CharField()
+
+
+class DeviceOutput(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Device
+        fields = ["id", "name", "platform", "created_at", "last_seen_at", "current"]
+
+    def get_current(self, device: Device) -> bool:
+        principal = self.context["request"].auth
+        return principal.kind == "native" and principal.credential_id == device.public_id
+
+
+class UserOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    email = serializers.EmailField()
+    name = serializers.CharField()
+
+
+class MemberOutput(serializers.ModelSerializer):
+    id = serializers.CharField(source="user.public_id")
+    email = serializers.EmailField(source="user.email")
+    name = serializers.CharField(source="user.name")
+    joined_at = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "name", "role", "joined_at"]
+
+
+class MemberInput(StrictSerializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationInput(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    invited_by = serializers.EmailField(source="invited_by.email", default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "state", "invited_by", "created_at", "expires_at"]
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+# --- Native-app authentication ------------------------------------------------------------------------
+
+
+class TokenView(APIView):
+    """Sign a native app in with e-mail and password (and a code when the account has two-factor authentication)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        request=TokenInput,
+        responses={200: TokenOutput},
+        summary="Sign in a native app",
+        description="Answers `401 mfa_required` when the account has two-factor authentication and no valid `otp` "
+        "was given, `429 too_many_attempts` after repeated failures (per account and per address).",
+    )
+    def post(self, request):
+        data = TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        user = authenticate(request._request, email=values["email"].lower(), password=values["password"])
+        if getattr(request._request, "axes_locked_out", False):
+            raise ApplicationError(lockout_message(), code="too_many_attempts", status_code=429)
+        if user is None:
+            raise ApplicationError(
+                _("The e-mail address or password is not correct."), code="invalid_credentials", status_code=401
+            )
+        if mfa.has_confirmed_device(user):
+            if not values.get("otp"):
+                raise ApplicationError(
+                    _("This account uses two-factor authentication: send the current code as 'otp'."),
+                    code="mfa_required",
+                    status_code=401,
+                )
+            mfa.verify_code(user, values["otp"])
+        elif mfa.org_requires_mfa(user):
+            raise ApplicationError(
+                _("Your organization requires two-factor authentication. Set it up in the web app first."),
+                code="mfa_enrollment_required",
+                status_code=403,
+            )
+        pair = devices.device_sign_in(user=user, ip=_client_ip(request), **values["device"])
+        return Response(pair.as_response())
+
+
+class RefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        request=RefreshInput,
+        responses={200: TokenOutput},
+        summary="Rotate a refresh token",
+        description="The refresh token works once. Presenting one that was already rotated signs the device out "
+        "(`401 refresh_token_reused`): only a stolen copy can be presented twice.",
+    )
+    def post(self, request):
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        pair = devices.token_refresh(refresh_token=data.validated_data["refresh_token"], ip=_client_ip(request))
+        return Response(pair.as_response())
+
+
+class RevokeView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        request=RevokeInput,
+        responses={204: None},
+        summary="Revoke a token",
+        description="Revoking a refresh token signs its device out; an access token ends alone. "
+        "Unknown tokens are accepted silently (RFC 7009).",
+    )
+    def post(self, request):
+        data = RevokeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        devices.token_revoke(token=data.validated_data["token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "user": UserOutput(),
+                "organizations": inline_serializer(
+                    "MyOrganization",
+                    {
+                        "id": serializers.CharField(),
+                        "slug": serializers.CharField(),
+                        "name": serializers.CharField(),
+                        "role": serializers.CharField(),
+                    },
+                    many=True,
+                ),
+            },
+        ),
+        summary="The signed-in person and their organizations",
+    )
+    def get(self, request):
+        user = request.auth.user
+        organizations = [
+            {"id": m.organization.public_id, "slug": m.organization.slug, "name": m.organization.name, "role": m.role}
+            for m in selectors.memberships_for_user(user)
+        ]
+        return Response({"user": UserOutput(user).data, "organizations": organizations})
+
+
+class DeviceListView(APIView):
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses=DeviceOutput(many=True), summary="Signed-in app installations")
+    def get(self, request):
+        rows = Device.objects.filter(user=request.auth.user, revoked_at__isnull=True)
+        return Response(DeviceOutput(rows, many=True, context={"request": request}).data)
+
+
+class DeviceDetailView(APIView):
+    permission_classes = [IsPerson]
+
+    def _device(self, request, device_id: str) -> Device:
+        device = Device.objects.filter(user=request.auth.user, public_id=device_id, revoked_at__isnull=True).first()
+        if device is None:
+            raise NotFound(_("Not found."))
+        return device
+
+    @extend_schema(responses=DeviceOutput, summary="One app installation")
+    def get(self, request, device_id: str):
+        return Response(DeviceOutput(self._device(request, device_id), context={"request": request}).data)
+
+    @extend_schema(responses={204: None}, summary="Sign an app installation out")
+    def delete(self, request, device_id: str):
+        devices.device_revoke(device=self._device(request, device_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Members and invitations --------------------------------------------------------------------------
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class MemberListView(OrgAPIView):
+    model = Membership
+    required_scopes = {"GET": "members:read"}
+    serializer_class = MemberOutput
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("user").order_by("user__email")
+
+    @extend_schema(summary="Members of the organization", operation_id="members_list")
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(MemberOutput(page, many=True).data)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class MemberDetailView(OrgAPIView):
+    model = Membership
+    required_scopes = {"GET": "members:read", "PATCH": "members:write", "DELETE": "members:write"}
+    lookup_field = "user__public_id"
+    lookup_url_kwarg = "member_id"
+    serializer_class = MemberOutput
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("user")
+
+    @extend_schema(summary="One member")
+    def get(self, request, member_id: str):
+        return Response(MemberOutput(self.get_object()).data)
+
+    @extend_schema(request=MemberInput, summary="Change a member's role")
+    def patch(self, request, member_id: str):
+        data = MemberInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_change_role(
+            membership=self.get_object(), actor=self._actor(), role=data.validated_data["role"]
+        )
+        return Response(MemberOutput(membership).data)
+
+    @extend_schema(responses={204: None}, summary="Remove a member")
+    def delete(self, request, member_id: str):
+        services.membership_remove(membership=self.get_object(), actor=self._actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _actor(self):
+        if self.org.user is None:
+            raise ApplicationError(
+                _("Changing members needs a person's credential."), code="person_required", status_code=403
+            )
+        return self.org.user
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class InvitationListView(OrgAPIView):
+    model = Invitation
+    required_scopes = {"GET": "members:read", "POST": "members:write"}
+    serializer_class = InvitationOutput
+
+    def scope_queryset(self, queryset):
+        return queryset.filter(accepted_at__isnull=True, revoked_at__isnull=True).select_related("invited_by")
+
+    @extend_schema(summary="Pending invitations", operation_id="invitations_list")
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset().order_by("-created_at"))
+        return self.get_paginated_response(InvitationOutput(page, many=True).data)
+
+    @extend_schema(request=InvitationInput, responses={201: InvitationOutput}, summary="Invite someone by e-mail")
+    def post(self, request):
+        data = InvitationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if self.org.user is None:
+            raise ApplicationError(_("Inviting needs a person's credential."), code="person_required", status_code=403)
+        invitation, _token = services.invitation_create(
+            organization=self.org.organization, inviter=self.org.user, **data.validated_data
+        )
+        return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class InvitationDetailView(OrgAPIView):
+    model = Invitation
+    required_scopes = {"DELETE": "members:write"}
+    lookup_field = "public_id"
+    lookup_url_kwarg = "invitation_id"
+
+    @extend_schema(responses={204: None}, summary="Withdraw an invitation")
+    def delete(self, request, invitation_id: str):
+        if self.org.user is None:
+            raise ApplicationError(_("This needs a person's credential."), code="person_required", status_code=403)
+        services.invitation_revoke(invitation=self.get_object(), actor=self.org.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,176 @@
+"""Two-factor authentication with django-otp: TOTP authenticators and single-use recovery codes.
+
+A user with a confirmed device is not signed in until a code is given: the sign-in flow stops at
+:class:`OTPLoginStage`, and :class:`MFAMiddleware` treats any session that has not passed a code as anonymous,
+whatever path created it. Wrong codes are throttled per user on top of django-otp's own back-off.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import secrets
+
+from allauth.account.stages import LoginStage
+from allauth.core.internal.httpkit import headed_redirect_response
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django_otp import devices_for_user, match_token, user_has_device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from connect.errors import ApplicationError, error_response
+
+from .models import Membership, Organization, User
+
+RECOVERY_CODE_COUNT = 10
+RECOVERY_DEVICE_NAME = "Recovery codes"
+MAX_WRONG_CODES = 5
+WRONG_CODE_WINDOW = 15 * 60
+
+
+class MFAError(ApplicationError):
+    status_code = 401
+    code = "invalid_otp"
+
+
+def has_confirmed_device(user: User) -> bool:
+    return bool(user and user.is_authenticated and user_has_device(user, confirmed=True))
+
+
+def org_requires_mfa(user: User) -> bool:
+    return Membership.objects.filter(
+        user=user, organization__require_mfa=True, organization__status=Organization.Status.ACTIVE
+    ).exists()
+
+
+def _wrong_code_key(user: User) -> str:
+    return f"mfa:wrong:{user.pk}"
+
+
+def verify_code(user: User, code: str):
+    """The device that accepts ``code`` for ``user`` (a recovery code works once), or :class:`MFAError`."""
+    key = _wrong_code_key(user)
+    if cache.get(key, 0) >= MAX_WRONG_CODES:
+        raise MFAError(
+            _("Too many wrong codes. Wait %(minutes)d minutes and try again.") % {"minutes": WRONG_CODE_WINDOW // 60},
+            code="otp_throttled",
+            status_code=429,
+        )
+    code = "".join((code or "").split())
+    device = match_token(user, code) if code and len(code) <= 32 else None
+    if device is None:
+        cache.add(key, 0, WRONG_CODE_WINDOW)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, WRONG_CODE_WINDOW)
+        raise MFAError(_("That code is not correct."))
+    cache.delete(key)
+    return device
+
+
+@transaction.atomic
+def totp_enrolment_start(user: User) -> TOTPDevice:
+    """A new, unconfirmed authenticator; any earlier unconfirmed one is replaced."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name=_("Authenticator app"), confirmed=False)
+
+
+@transaction.atomic
+def totp_enrolment_confirm(user: User, device_id: int, code: str) -> list[str]:
+    """Confirm an authenticator with its first code; returns fresh recovery codes (shown once)."""
+    device = TOTPDevice.objects.filter(user=user, pk=device_id, confirmed=False).first()
+    if device is None:
+        raise ApplicationError(_("Start the set-up again."), code="enrolment_expired")
+    if not device.verify_token("".join((code or "").split())):
+        raise MFAError(_("That code is not correct. Check the time on your phone and try the newest code."))
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    return recovery_codes_regenerate(user)
+
+
+@transaction.atomic
+def recovery_codes_regenerate(user: User) -> list[str]:
+    device, _created = StaticDevice.objects.get_or_create(
+        user=user, name=RECOVERY_DEVICE_NAME, defaults={"confirmed": True}
+    )
+    device.token_set.all().delete()
+    codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    return codes
+
+
+def recovery_codes_left(user: User) -> int:
+    return StaticToken.objects.filter(device__user=user, device__name=RECOVERY_DEVICE_NAME).count()
+
+
+@transaction.atomic
+def mfa_disable(user: User) -> None:
+    for device in devices_for_user(user, confirmed=None):
+        device.delete()
+
+
+def qr_code_data_uri(device: TOTPDevice) -> str:
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def manual_key(device: TOTPDevice) -> str:
+    """The secret in the base32 form authenticator apps accept when typed, grouped for reading."""
+    key = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+
+
+class OTPLoginStage(LoginStage):
+    """django-allauth login stage: a user with a confirmed device gives a code before being signed in."""
+
+    key = "connect_otp"
+    urlname = "mfa_verify"
+
+    def handle(self):
+        if has_confirmed_device(self.login.user):
+            return headed_redirect_response(self.urlname), True
+        return None, True
+
+
+ENROLMENT_ALLOWED_PREFIXES = ("/account/security", "/accounts/logout", "/static/", "/healthz", "/readyz")
+
+
+class MFAMiddleware:
+    """Runs after django-otp's middleware.
+
+    - A session whose user has a confirmed device but has not given a code is anonymous, whatever signed it in.
+    - A member of an organization that requires MFA, without a device, reaches nothing but the enrolment page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and not user.is_verified():
+            if has_confirmed_device(user):
+                request.user = AnonymousUser()
+            elif not request.path.startswith(ENROLMENT_ALLOWED_PREFIXES) and org_requires_mfa(user):
+                if "HTTP_AUTHORIZATION" not in request.META:
+                    return self._enrolment_required(request)
+        return self.get_response(request)
+
+    def _enrolment_required(self, request):
+        message = _("Your organization requires two-factor authentication. Set it up to continue.")
+        if request.path.startswith("/api/"):
+            return error_response("mfa_enrollment_required", message, 403)
+        from django.contrib import messages
+
+        messages.warning(request, message)
+        return redirect(reverse("account_security"))

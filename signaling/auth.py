@@ -1,0 +1,100 @@
+"""WebSocket authentication through the same access layer as the API.
+
+A connection is authenticated by, in order:
+1. ``?ticket=wst_...``: a single-use ticket from ``POST /api/v1/ws-ticket`` that expires within a minute, so
+   long-lived tokens never travel in URLs (which end up in logs);
+2. ``Authorization: Bearer ...``: native apps and integrations, exactly as on the API;
+3. the browser's session cookie, which counts only once its two-factor step is done.
+
+The result is ``scope["principal"]`` (an :class:`orgs.tenancy.Principal`, or ``None``) and ``scope["user"]``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django_otp import DEVICE_ID_SESSION_KEY
+
+from connect.api.authentication import principal_from_bearer
+from connect.errors import ApplicationError
+from connect.ids import secret_hash
+from orgs.mfa import has_confirmed_device
+from orgs.models import Organization, User
+from orgs.tenancy import Principal
+
+TICKET_PREFIX = "wst"
+
+
+def _ticket_key(ticket: str) -> str:
+    return f"ws-ticket:{secret_hash(ticket)}"
+
+
+def ws_ticket_issue(principal: Principal) -> str:
+    """A single-use ticket standing for ``principal`` for ``CONNECT_WS_TICKET_SECONDS``."""
+    ticket = f"{TICKET_PREFIX}_{secrets.token_urlsafe(24)}"
+    payload = {
+        "kind": principal.kind,
+        "user": principal.user.pk if principal.user else None,
+        "organization": principal.organization.pk if principal.organization else None,
+        "scopes": sorted(principal.scopes) if principal.scopes is not None else None,
+        "credential_id": principal.credential_id,
+    }
+    cache.set(_ticket_key(ticket), payload, settings.CONNECT_WS_TICKET_SECONDS)
+    return ticket
+
+
+def ws_ticket_redeem(ticket: str) -> Principal | None:
+    """The principal behind a ticket, once. Of two concurrent redemptions only one deletes the key and wins."""
+    key = _ticket_key(ticket)
+    payload = cache.get(key)
+    if payload is None or not cache.delete(key):
+        return None
+    user = User.objects.filter(pk=payload["user"], is_active=True).first() if payload["user"] else None
+    organization = Organization.objects.filter(pk=payload["organization"]).first() if payload["organization"] else None
+    if (payload["user"] and user is None) or (payload["organization"] and organization is None):
+        return None
+    scopes = frozenset(payload["scopes"]) if payload["scopes"] is not None else None
+    return Principal(payload["kind"], user, organization, scopes, payload["credential_id"])
+
+
+def _session_principal(user, session) -> Principal | None:
+    if user is None or not user.is_authenticated:
+        return None
+    if has_confirmed_device(user) and not (session and session.get(DEVICE_ID_SESSION_KEY)):
+        return None  # signed in with a password but the two-factor step is not done
+    return Principal("session", user=user, credential_id=f"user:{user.public_id}")
+
+
+class WebSocketAuthMiddleware(BaseMiddleware):
+    """Sits inside Channels' AuthMiddlewareStack (which resolves the cookie session into ``scope["user"]``)."""
+
+    async def __call__(self, scope, receive, send):
+        scope = dict(scope)
+        principal = await database_sync_to_async(self._authenticate)(scope)
+        scope["principal"] = principal
+        scope["user"] = principal.user if principal and principal.user else AnonymousUser()
+        return await super().__call__(scope, receive, send)
+
+    def _authenticate(self, scope) -> Principal | None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        ticket = (query.get("ticket") or [None])[0]
+        if ticket:
+            return ws_ticket_redeem(ticket)
+        headers = dict(scope.get("headers") or [])
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        if authorization:
+            kind, _, token = authorization.partition(" ")
+            if kind.lower() != "bearer" or not token:
+                return None
+            try:
+                client = scope.get("client") or [None]
+                return principal_from_bearer(token.strip(), ip=client[0])
+            except ApplicationError:
+                return None
+        return _session_principal(scope.get("user"), scope.get("session"))
