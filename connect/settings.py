@@ -92,8 +92,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "orgs.mfa.MFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "orgs.mfa.MFAMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into a clear answer.
@@ -182,6 +182,9 @@ ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 # Anyone may create an account only where the operator opens sign-up; otherwise people arrive by invitation.
 CONNECT_OPEN_SIGNUP = env.bool("CONNECT_OPEN_SIGNUP", default=False)
 OTP_TOTP_ISSUER = "BizGaze Connect"
+# Failed sign-ins are counted by django-axes (below) for every entry point alike, with an admin-visible record;
+# allauth's own failed-login limit would stop the web form before axes sees the attempt.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
 
 # Brute force: django-axes locks an account, and separately an address, after repeated failures
 # (web form, admin and the token endpoint alike). Attempts are listed in the admin.

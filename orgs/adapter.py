@@ -6,7 +6,7 @@ from django.conf import settings
 
 class AccountAdapter(DefaultAccountAdapter):
     def get_login_stages(self) -> list[str]:
-        return [*super().get_login_stages(), "orgs.mfa.OTPLoginStage"]
+        return [*super().get_login_stages(), "orgs.login_stage.OTPLoginStage"]
 
     def is_open_for_signup(self, request) -> bool:
         # People join an organization through an invitation (orgs.views.invitation_accept); open sign-up

@@ -11,13 +11,12 @@ import base64
 import io
 import secrets
 
-from allauth.account.stages import LoginStage
-from allauth.core.internal.httpkit import headed_redirect_response
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user, match_token, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -61,6 +60,7 @@ def verify_code(user: User, code: str):
             code="otp_throttled",
             status_code=429,
         )
+    _raise_if_backing_off(user)
     code = "".join((code or "").split())
     device = match_token(user, code) if code and len(code) <= 32 else None
     if device is None:
@@ -71,7 +71,33 @@ def verify_code(user: User, code: str):
             cache.set(key, 1, WRONG_CODE_WINDOW)
         raise MFAError(_("That code is not correct."))
     cache.delete(key)
+    # The user has proven themselves: no device keeps its back-off from the codes tried on the others.
+    for other in devices_for_user(user, confirmed=True):
+        if hasattr(other, "throttle_reset"):
+            other.throttle_reset()
     return device
+
+
+def _raise_if_backing_off(user: User) -> None:
+    """django-otp makes a device wait after wrong codes (1 s, 2 s, 4 s...); say so instead of "wrong code".
+
+    Only when every device is waiting: a wrong authenticator code must not block a recovery code that works.
+    """
+    waits = []
+    for device in devices_for_user(user, confirmed=True):
+        allowed, data = device.verify_is_allowed() if hasattr(device, "verify_is_allowed") else (True, None)
+        if allowed or not (data and data.get("locked_until")):
+            return
+        waits.append(data["locked_until"])
+    if waits:
+        seconds = max(1, int((min(waits) - timezone.now()).total_seconds() + 0.999))
+        raise MFAError(
+            _("Too many wrong codes in a row. Wait %(seconds)d seconds, then enter the newest code.")
+            % {"seconds": seconds},
+            code="otp_throttled",
+            status_code=429,
+            details={"retry_after_seconds": seconds},
+        )
 
 
 @transaction.atomic
@@ -129,18 +155,6 @@ def manual_key(device: TOTPDevice) -> str:
     """The secret in the base32 form authenticator apps accept when typed, grouped for reading."""
     key = base64.b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
-
-
-class OTPLoginStage(LoginStage):
-    """django-allauth login stage: a user with a confirmed device gives a code before being signed in."""
-
-    key = "connect_otp"
-    urlname = "mfa_verify"
-
-    def handle(self):
-        if has_confirmed_device(self.login.user):
-            return headed_redirect_response(self.urlname), True
-        return None, True
 
 
 ENROLMENT_ALLOWED_PREFIXES = ("/account/security", "/accounts/logout", "/static/", "/healthz", "/readyz")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from allauth.account.stages import LoginStageController
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -31,7 +30,12 @@ class CodeForm(forms.Form):
 
 def mfa_verify(request: HttpRequest) -> HttpResponse:
     """The second step of sign-in. Only reachable in the middle of a sign-in that stopped at the OTP stage."""
-    stage = LoginStageController.enter(request, mfa.OTPLoginStage.key)
+    # Imported here: importing allauth's stages while the URLconf loads trips a circular import inside allauth.
+    from allauth.account.stages import LoginStageController
+
+    from .login_stage import OTPLoginStage
+
+    stage = LoginStageController.enter(request, OTPLoginStage.key)
     if stage is None:
         return redirect("account_login")
     form = CodeForm(request.POST or None)
