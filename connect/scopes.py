@@ -2,6 +2,7 @@
 
 SCOPES: dict[str, str] = {
     "org:read": "See the organization's name and settings",
+    "org:write": "Change the organization's settings",
     "members:read": "List members and invitations",
     "members:write": "Invite, change the role of, and remove members",
     "sessions:read": "See support sessions and their event logs",

@@ -1,9 +1,12 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from oauth2_provider import views as oauth_views
 
 from integrations import api as integrations_api
+from integrations.views import OrganizationAuthorizationView
 from orgs import api as orgs_api
 from orgs import views_mfa
 from signaling import api as signaling_api
@@ -17,7 +20,13 @@ handler500 = "connect.errors.handler500"
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="v1:schema"), name="docs"),
+    # Swagger UI sets style attributes from its script: the reference page alone allows inline styles
+    # (never inline scripts; its script is a separate file).
+    path(
+        "docs/",
+        csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="v1:schema")),
+        name="docs",
+    ),
     path("auth/token", orgs_api.TokenView.as_view(), name="auth-token"),
     path("auth/refresh", orgs_api.RefreshView.as_view(), name="auth-refresh"),
     path("auth/revoke", orgs_api.RevokeView.as_view(), name="auth-revoke"),
@@ -38,7 +47,7 @@ api_v1 = [
 # The OAuth2 endpoints third-party apps use; the toolkit's own application-management pages are not exposed
 # (applications belong to organizations and are managed through /api/v1/oauth-apps and the org pages).
 oauth = [
-    path("authorize/", oauth_views.AuthorizationView.as_view(), name="authorize"),
+    path("authorize/", OrganizationAuthorizationView.as_view(), name="authorize"),
     path("token/", oauth_views.TokenView.as_view(), name="token"),
     path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),

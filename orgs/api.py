@@ -9,6 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connect.api.authentication import CookieAuthentication, NativeTokenAuthentication, OAuth2TokenAuthentication
 from connect.api.permissions import IsPerson
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
 from connect.errors import ApplicationError, NotFound
@@ -16,6 +17,9 @@ from connect.errors import ApplicationError, NotFound
 from . import devices, mfa, selectors, services
 from .models import Device, Invitation, Membership, Role
 from .security import lockout_message
+
+# Endpoints about a person accept only credentials that stand for a person.
+PERSON_AUTHENTICATION = [NativeTokenAuthentication, OAuth2TokenAuthentication, CookieAuthentication]
 
 # --- Serializers ------------------------------------------------------------------------------------
 
@@ -183,6 +187,7 @@ class RevokeView(APIView):
 
 
 class MeView(APIView):
+    authentication_classes = PERSON_AUTHENTICATION
     permission_classes = [IsPerson]
 
     @extend_schema(
@@ -214,6 +219,7 @@ class MeView(APIView):
 
 
 class DeviceListView(APIView):
+    authentication_classes = PERSON_AUTHENTICATION
     permission_classes = [IsPerson]
 
     @extend_schema(responses=DeviceOutput(many=True), summary="Signed-in app installations")
@@ -223,6 +229,7 @@ class DeviceListView(APIView):
 
 
 class DeviceDetailView(APIView):
+    authentication_classes = PERSON_AUTHENTICATION
     permission_classes = [IsPerson]
 
     def _device(self, request, device_id: str) -> Device:

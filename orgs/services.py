@@ -313,3 +313,12 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
     if membership.role == Role.OWNER and len(owners) <= 1:
         raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
     membership.delete()
+
+
+@transaction.atomic
+def organization_set_require_mfa(*, organization: Organization, require_mfa: bool) -> Organization:
+    """Require (or stop requiring) two-factor authentication of every member."""
+    if organization.require_mfa != require_mfa:
+        organization.require_mfa = require_mfa
+        organization.save(update_fields=["require_mfa"])
+    return organization

@@ -16,8 +16,8 @@ from django.views import View
 from connect.errors import ApplicationError, NotFound
 
 from . import selectors, services
-from .forms import InvitationForm, InvitationSignupForm
-from .models import Invitation
+from .forms import InvitationForm, InvitationSignupForm, OrganizationSecurityForm, RoleForm
+from .models import Invitation, Membership, Role
 from .tenancy import OrgContext, get_for_org_or_404, org_context_for_user
 
 
@@ -83,6 +83,7 @@ class MembersView(OrgScopedMixin, View):
                 "invitations": selectors.organization_pending_invitations(organization),
                 "form": form,
                 "can_invite": self.has_scope("members:write"),
+                "roles": Role.choices,
             },
             status=status,
         )
@@ -158,3 +159,58 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         )
     messages.success(request, _("Welcome to %(org)s.") % {"org": membership.organization.name})
     return redirect("org_dashboard", org_slug=membership.organization.slug)
+
+
+class MemberRoleView(OrgScopedMixin, View):
+    required_scope = "members:write"
+
+    def post(self, request: HttpRequest, user_id: str) -> HttpResponse:
+        membership = self.get_object(Membership, user__public_id=user_id)
+        form = RoleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Choose a role."))
+        else:
+            try:
+                services.membership_change_role(membership=membership, actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(
+                    request,
+                    _("%(email)s is now %(role)s.")
+                    % {"email": membership.user.email, "role": membership.get_role_display()},
+                )
+        return redirect("org_members", org_slug=self.org.organization.slug)
+
+
+class MemberRemoveView(OrgScopedMixin, View):
+    required_scope = "members:write"
+
+    def post(self, request: HttpRequest, user_id: str) -> HttpResponse:
+        membership = self.get_object(Membership, user__public_id=user_id)
+        try:
+            services.membership_remove(membership=membership, actor=request.user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("%(email)s was removed.") % {"email": membership.user.email})
+        return redirect("org_members", org_slug=self.org.organization.slug)
+
+
+class OrganizationSettingsView(OrgScopedMixin, View):
+    required_scope = "org:read"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = OrganizationSecurityForm(initial={"require_mfa": self.org.organization.require_mfa})
+        return self.render("orgs/settings.html", {"form": form, "can_edit": self.has_scope("org:write")})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_scope("org:write"):
+            raise PermissionDenied
+        form = OrganizationSecurityForm(request.POST)
+        if form.is_valid():
+            services.organization_set_require_mfa(
+                organization=self.org.organization, require_mfa=form.cleaned_data["require_mfa"]
+            )
+            messages.success(request, _("Settings saved."))
+        return redirect("org_settings", org_slug=self.org.organization.slug)

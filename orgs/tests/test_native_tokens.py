@@ -130,7 +130,8 @@ def test_device_endpoints_are_for_people_not_api_keys(acme, alice):
     from orgs.tenancy import org_context_for_user
 
     _key, secret = api_key_create(org=org_context_for_user(alice, "acme"), name="k", scopes=["members:read"])
-    assert bearer(secret).get("/api/v1/devices").status_code == 403
+    response = bearer(secret).get("/api/v1/devices")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "not_authenticated"
 
 
 def test_mfa_user_needs_a_valid_otp(bob):

@@ -123,3 +123,43 @@ def test_staff_admin_pages_work(admin_client, acme, alice):
 def test_non_staff_cannot_use_admin(client, alice):
     client.force_login(alice)
     assert client.get("/admin/orgs/organization/").status_code == 302
+
+
+def test_owner_changes_a_role_and_removes_a_member(client, acme, alice, bob):
+    client.force_login(alice)
+    response = client.post(reverse("member_role", args=["acme", bob.public_id]), {"role": "admin"})
+    assert response.status_code == 302
+    assert Membership.objects.get(user=bob).role == Role.ADMIN
+    client.post(reverse("member_remove", args=["acme", bob.public_id]))
+    assert not Membership.objects.filter(user=bob).exists()
+
+
+def test_last_owner_cannot_leave_from_the_page(client, acme, alice):
+    client.force_login(alice)
+    response = client.post(reverse("member_remove", args=["acme", alice.public_id]), follow=True)
+    assert "at least one owner" in response.content.decode()
+    assert Membership.objects.filter(user=alice, role=Role.OWNER).exists()
+
+
+def test_members_of_another_org_cannot_be_changed_through_own_org(client, acme, globex, alice, gina):
+    client.force_login(alice)
+    assert client.post(reverse("member_role", args=["acme", gina.public_id]), {"role": "member"}).status_code == 404
+    assert client.post(reverse("member_remove", args=["globex", gina.public_id])).status_code == 404
+    assert Membership.objects.get(user=gina).role == Role.OWNER
+
+
+def test_agent_cannot_change_roles(client, acme, alice, bob):
+    client.force_login(bob)
+    assert client.post(reverse("member_role", args=["acme", alice.public_id]), {"role": "member"}).status_code == 403
+    assert Membership.objects.get(user=alice).role == Role.OWNER
+
+
+def test_admin_requires_mfa_from_settings(client, acme, carol, bob):
+    client.force_login(carol)
+    assert client.post(reverse("org_settings", args=["acme"]), {"require_mfa": "on"}).status_code == 302
+    acme.refresh_from_db()
+    assert acme.require_mfa
+    client.force_login(bob)
+    assert client.post(reverse("org_settings", args=["acme"]), {}).status_code == 302  # enrolment comes first
+    acme.refresh_from_db()
+    assert acme.require_mfa

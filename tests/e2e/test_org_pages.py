@@ -21,7 +21,7 @@ def test_owner_invites_and_invitee_joins(live_server, page, screenshot, acme, al
 
     page.get_by_role("link", name="Manage members").click()
     page.get_by_label("E-mail address").fill("dave@acme.test")
-    page.get_by_label("Role").select_option("agent")
+    page.get_by_label("Role", exact=True).select_option("agent")
     page.get_by_role("button", name="Send invitation").click()
     assert page.get_by_text("Invitation sent to dave@acme.test.").is_visible()
     assert page.get_by_role("cell", name="dave@acme.test").is_visible()
