@@ -182,6 +182,7 @@ ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 # Anyone may create an account only where the operator opens sign-up; otherwise people arrive by invitation.
 CONNECT_OPEN_SIGNUP = env.bool("CONNECT_OPEN_SIGNUP", default=False)
 OTP_TOTP_ISSUER = "BizGaze Connect"
+CONNECT_ADMIN_REQUIRE_MFA = env.bool("CONNECT_ADMIN_REQUIRE_MFA", default=not DEBUG)
 # Failed sign-ins are counted by django-axes (below) for every entry point alike, with an admin-visible record;
 # allauth's own failed-login limit would stop the web form before axes sees the attempt.
 ACCOUNT_RATE_LIMITS = {"login_failed": None}

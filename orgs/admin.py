@@ -1,10 +1,15 @@
 """Django admin for the people who run the service (staff only)."""
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
+from django_otp.admin import OTPAdminAuthenticationForm
 
-from .models import Invitation, Membership, Organization, User
+from .devices import device_revoke
+from .mfa import has_confirmed_device
+from .models import Device, Invitation, Membership, Organization, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -17,8 +22,8 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "status", "public_id", "member_count", "created_at"]
-    list_filter = ["status"]
+    list_display = ["name", "slug", "status", "require_mfa", "public_id", "member_count", "created_at"]
+    list_filter = ["status", "require_mfa"]
     search_fields = ["name", "slug", "public_id"]
     readonly_fields = ["public_id", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
@@ -65,3 +70,38 @@ class UserAdmin(BaseUserAdmin):
         (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+
+
+class StaffAuthenticationForm(OTPAdminAuthenticationForm):
+    """The admin's sign-in form: the code is required from staff who have an authenticator, and from all staff
+    where ``CONNECT_ADMIN_REQUIRE_MFA`` is on (the default outside debug)."""
+
+    def clean_otp(self, user) -> None:
+        if user is None:
+            return
+        if has_confirmed_device(user):
+            super().clean_otp(user)
+        elif settings.CONNECT_ADMIN_REQUIRE_MFA:
+            raise forms.ValidationError(
+                _("The administration requires two-factor authentication: set it up at /account/security/ first."),
+                code="mfa_required",
+            )
+
+
+admin.site.login_form = StaffAuthenticationForm
+admin.site.login_template = "otp/admin111/login.html"
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "platform", "created_at", "last_seen_at", "revoked_at", "revoked_reason"]
+    list_filter = ["platform"]
+    search_fields = ["user__email", "public_id", "name"]
+    list_select_related = ["user"]
+    readonly_fields = ["public_id", "user", "created_at", "last_seen_at", "last_ip", "push_token"]
+    actions = ["sign_out"]
+
+    @admin.action(description=_("Sign the selected devices out"))
+    def sign_out(self, request, queryset) -> None:
+        for device in queryset.filter(revoked_at__isnull=True):
+            device_revoke(device=device, reason="signed_out_by_staff")

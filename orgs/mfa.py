@@ -27,6 +27,7 @@ from connect.errors import ApplicationError, error_response
 from .models import Membership, Organization, User
 
 RECOVERY_CODE_COUNT = 10
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 RECOVERY_DEVICE_NAME = "Recovery codes"
 MAX_WRONG_CODES = 5
 WRONG_CODE_WINDOW = 15 * 60
@@ -61,7 +62,7 @@ def verify_code(user: User, code: str):
             status_code=429,
         )
     _raise_if_backing_off(user)
-    code = "".join((code or "").split())
+    code = "".join((code or "").split()).lower()
     device = match_token(user, code) if code and len(code) <= 32 else None
     if device is None:
         cache.add(key, 0, WRONG_CODE_WINDOW)
@@ -126,7 +127,12 @@ def recovery_codes_regenerate(user: User) -> list[str]:
         user=user, name=RECOVERY_DEVICE_NAME, defaults={"confirmed": True}
     )
     device.token_set.all().delete()
-    codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODE_COUNT)]
+    # 10 characters from a 31-letter alphabet without look-alikes (about 49 bits), e.g. "k7mq2-x9tfp";
+    # django-otp stores at most 16 characters per code.
+    codes = [
+        "-".join("".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(5)) for _ in range(2))
+        for _ in range(RECOVERY_CODE_COUNT)
+    ]
     StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
     return codes
 

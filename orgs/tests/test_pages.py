@@ -163,3 +163,29 @@ def test_admin_requires_mfa_from_settings(client, acme, carol, bob):
     assert client.post(reverse("org_settings", args=["acme"]), {}).status_code == 302  # enrolment comes first
     acme.refresh_from_db()
     assert acme.require_mfa
+
+
+def test_admin_login_asks_staff_with_an_authenticator_for_the_code(client, acme, alice, settings):
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    device = TOTPDevice.objects.create(user=alice, name="phone", confirmed=True)
+    form = {"username": "alice@acme.test", "password": PASSWORD}
+    refused = client.post("/admin/login/?next=/admin/", form)
+    assert refused.status_code == 200 and client.get("/admin/orgs/organization/").status_code == 302
+    code = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+    response = client.post(
+        "/admin/login/?next=/admin/", {**form, "otp_device": device.persistent_id, "otp_token": code}
+    )
+    assert response.status_code == 302
+    assert client.get("/admin/orgs/organization/").status_code == 200
+
+
+def test_admin_requires_mfa_of_all_staff_in_production(client, acme, alice, settings):
+    settings.CONNECT_ADMIN_REQUIRE_MFA = True
+    alice.is_staff = True
+    alice.save()
+    response = client.post("/admin/login/?next=/admin/", {"username": "alice@acme.test", "password": PASSWORD})
+    assert response.status_code == 200 and "requires two-factor authentication" in response.content.decode()

@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from .models import APIKey
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "organization", "prefix", "state", "created_by", "created_at", "last_used_at"]
+    search_fields = ["name", "prefix", "organization__name", "public_id"]
+    list_select_related = ["organization", "created_by"]
+    readonly_fields = [
+        "public_id",
+        "prefix",
+        "key_hash",
+        "scopes",
+        "organization",
+        "created_by",
+        "created_at",
+        "last_used_at",
+    ]
+    fields = ["name", "expires_at", "revoked_at", *readonly_fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # keys are created by organizations, which see the key once
