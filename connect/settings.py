@@ -246,6 +246,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "connect.api.schema.add_error_responses",
+    ],
 }
 # Bodies over this are refused before a view parses them (JSON APIs and forms alike).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("CONNECT_MAX_BODY_BYTES", default=1024 * 1024)

@@ -74,3 +74,40 @@ class CookieScheme(OpenApiAuthenticationExtension):
             "name": settings.SESSION_COOKIE_NAME,
             "description": "The web app's session (unsafe methods also need the CSRF token).",
         }
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable, for programs (e.g. 'missing_scope')."},
+                "message": {"type": "string", "description": "For people."},
+                "details": {"type": "object", "additionalProperties": True},
+            },
+        }
+    },
+}
+
+_ERROR_RESPONSES = {
+    "400": "Invalid input (validation_error, malformed_request...)",
+    "401": "No valid credential",
+    "403": "The credential lacks the scope, or the action is not allowed",
+    "404": "Not found, or belongs to another organization",
+    "429": "Too many attempts",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """Document the one error shape on every operation (drf-spectacular post-processing hook)."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in _ERROR_RESPONSES.items():
+                responses.setdefault(status, {"description": description, "content": reference})
+    return result

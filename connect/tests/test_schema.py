@@ -71,3 +71,10 @@ def test_browsable_reference_is_served_without_a_cdn(client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "swagger-ui" in html and "cdn" not in html.lower() and "http://" not in html and "https://" not in html
+
+
+def test_every_operation_documents_the_error_shape(schema):
+    assert schema["components"]["schemas"]["Error"]["required"] == ["error"]
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            assert operation["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")

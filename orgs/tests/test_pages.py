@@ -189,3 +189,24 @@ def test_admin_requires_mfa_of_all_staff_in_production(client, acme, alice, sett
     alice.save()
     response = client.post("/admin/login/?next=/admin/", {"username": "alice@acme.test", "password": PASSWORD})
     assert response.status_code == 200 and "requires two-factor authentication" in response.content.decode()
+
+
+def test_invitee_with_an_account_is_sent_through_sign_in(client, acme, alice, gina):
+    _, token = services.invitation_create(organization=acme, inviter=alice, email="gina@globex.test", role="member")
+    url = reverse("invitation_accept", args=[token])
+    page = client.get(url).content.decode()
+    assert "Sign in to accept" in page and f"/accounts/login/?next={url}" in page.replace("%2F", "/")
+    response = client.post(
+        reverse("account_login") + f"?next={url}", {"login": "gina@globex.test", "password": PASSWORD, "next": url}
+    )
+    assert response.status_code == 302 and response["Location"] == url
+    assert client.post(url).status_code == 302
+    assert Membership.objects.filter(user=gina, organization=acme).exists()
+
+
+def test_password_reset_sends_a_link(client, alice):
+    from django.core import mail
+
+    response = client.post(reverse("account_reset_password"), {"email": "alice@acme.test"})
+    assert response.status_code == 302
+    assert "/accounts/password/reset/key/" in mail.outbox[-1].body
