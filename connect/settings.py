@@ -202,6 +202,16 @@ CONNECT_ACCESS_TOKEN_TTL = timedelta(minutes=env.int("CONNECT_ACCESS_TOKEN_MINUT
 CONNECT_REFRESH_TOKEN_TTL = timedelta(days=env.int("CONNECT_REFRESH_TOKEN_DAYS", default=30))
 CONNECT_WS_TICKET_SECONDS = 60
 
+# Support sessions and signaling.
+CONNECT_SHARE_CODE_TTL = timedelta(minutes=env.int("CONNECT_SHARE_CODE_MINUTES", default=10))
+CONNECT_RECONNECT_GRACE = env.int("CONNECT_RECONNECT_GRACE_SECONDS", default=60)
+CONNECT_PRESENCE_TTL = 60  # a connection that sends no heartbeat for this long counts as gone
+CONNECT_CODE_ATTEMPTS_PER_MINUTE = 10
+CONNECT_STUN_URLS = env.list("CONNECT_STUN_URLS", default=[])
+CONNECT_TURN_URLS = env.list("CONNECT_TURN_URLS", default=[])
+CONNECT_TURN_SECRET = env.str("CONNECT_TURN_SECRET", default="")
+CONNECT_TURN_TTL = timedelta(hours=env.int("CONNECT_TURN_TTL_HOURS", default=6))
+
 # Invitations are the way into an organization; their links expire.
 INVITATION_TTL = timedelta(days=env.int("CONNECT_INVITATION_TTL_DAYS", default=7))
 

@@ -9,6 +9,7 @@ from integrations import api as integrations_api
 from integrations.views import OrganizationAuthorizationView
 from orgs import api as orgs_api
 from orgs import views_mfa
+from sessions import api as session_api
 from signaling import api as signaling_api
 
 from . import health
@@ -34,6 +35,12 @@ api_v1 = [
     path("devices", orgs_api.DeviceListView.as_view(), name="devices"),
     path("devices/<str:device_id>", orgs_api.DeviceDetailView.as_view(), name="device"),
     path("ws-ticket", signaling_api.WebSocketTicketView.as_view(), name="ws-ticket"),
+    path("ice-servers", session_api.IceServersView.as_view(), name="ice-servers"),
+    path("join", session_api.JoinView.as_view(), name="join"),
+    path("sessions", session_api.SessionListView.as_view(), name="sessions"),
+    path("sessions/<str:session_id>", session_api.SessionDetailView.as_view(), name="session"),
+    path("sessions/<str:session_id>/events", session_api.SessionEventsView.as_view(), name="session-events"),
+    path("sessions/<str:session_id>/end", session_api.SessionEndView.as_view(), name="session-end"),
     path("members", orgs_api.MemberListView.as_view(), name="members"),
     path("members/<str:member_id>", orgs_api.MemberDetailView.as_view(), name="member"),
     path("invitations", orgs_api.InvitationListView.as_view(), name="invitations"),

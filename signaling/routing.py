@@ -1,7 +1,8 @@
 from django.urls import path
 
-from .consumers import HelloConsumer
+from .consumers import HelloConsumer, SessionConsumer
 
 websocket_urlpatterns = [
     path("ws/v1/hello", HelloConsumer.as_asgi()),
+    path("ws/v1/sessions/<str:session_id>", SessionConsumer.as_asgi()),
 ]

@@ -1,0 +1,278 @@
+"""API v1 for support sessions: start, list, read, events, end; and the customer's join by code."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
+from connect.errors import ApplicationError, NotFound
+from orgs.models import Membership
+from signaling.ice import ice_servers
+
+from . import selectors, services
+from .models import SessionEvent, Status, SupportSession
+
+
+class AgentOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    name = serializers.CharField(source="get_full_name")
+
+
+class SessionOutput(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    agent = AgentOutput()
+    join_url = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField(source="code_expires_at")
+    duration_seconds = serializers.IntegerField(allow_null=True)
+    code = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SupportSession
+        fields = [
+            "id",
+            "code",
+            "join_url",
+            "expires_at",
+            "status",
+            "agent",
+            "customer_name",
+            "customer_email",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "end_reason",
+            "duration_seconds",
+        ]
+
+    def get_code(self, session: SupportSession) -> str | None:
+        return session.code if session.status == Status.WAITING else None
+
+    def get_join_url(self, session: SupportSession) -> str | None:
+        return f"{settings.SITE_URL}/join/{session.code}" if session.status == Status.WAITING else None
+
+
+class SessionInput(StrictSerializer):
+    customer_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    customer_email = serializers.EmailField(required=False, allow_blank=True)
+    agent_id = serializers.CharField(
+        max_length=40, required=False, help_text="The agent who runs it; defaults to the person calling."
+    )
+
+
+class EventOutput(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SessionEvent
+        fields = ["type", "actor_kind", "actor", "ip", "user_agent", "data", "created_at"]
+
+    def get_actor(self, event: SessionEvent) -> str | None:
+        return event.actor.email if event.actor else None
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class SessionListView(OrgAPIView):
+    model = SupportSession
+    required_scopes = {"GET": "sessions:read", "POST": "sessions:write"}
+    serializer_class = SessionOutput
+
+    def scope_queryset(self, queryset):
+        queryset = queryset.select_related("agent", "organization")
+        params = self.request.query_params
+        if params.get("status"):
+            statuses = params["status"].split(",")
+            unknown = set(statuses) - set(Status.values)
+            if unknown:
+                raise ApplicationError(
+                    _("Unknown status: %(s)s.") % {"s": ", ".join(sorted(unknown))},
+                    code="validation_error",
+                    details={"field": "status"},
+                )
+            queryset = queryset.filter(status__in=statuses)
+        for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
+            if params.get(name):
+                value = parse_datetime(params[name])
+                if value is None:
+                    raise ApplicationError(
+                        _("'%(n)s' must be an ISO 8601 date-time.") % {"n": name},
+                        code="validation_error",
+                        details={"field": name},
+                    )
+                queryset = queryset.filter(**{lookup: value})
+        return queryset.order_by("-created_at")
+
+    @extend_schema(
+        summary="Support sessions",
+        operation_id="sessions_list",
+        parameters=[
+            OpenApiParameter("status", str, description="Comma-separated statuses, e.g. 'active,waiting'."),
+            OpenApiParameter("created_after", str, description="ISO 8601 date-time."),
+            OpenApiParameter("created_before", str, description="ISO 8601 date-time."),
+        ],
+    )
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(SessionOutput(page, many=True).data)
+
+    @extend_schema(request=SessionInput, responses={201: SessionOutput}, summary="Start a support session")
+    def post(self, request):
+        data = SessionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        agent = None
+        if values.pop("agent_id", None):
+            membership = (
+                Membership.objects.for_org(self.org.organization)
+                .select_related("user")
+                .filter(user__public_id=request.data["agent_id"])
+                .first()
+            )
+            if membership is None:
+                raise NotFound(_("No such agent in this organization."), details={"field": "agent_id"})
+            agent = membership.user
+        actor = services.Actor.from_request(request, "agent" if self.org.user else "api", self.org.user)
+        session = services.session_start(org=self.org, actor=actor, agent=agent, **values)
+        return Response(SessionOutput(session).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class SessionDetailView(OrgAPIView):
+    model = SupportSession
+    required_scopes = {"GET": "sessions:read"}
+    lookup_field = "public_id"
+    lookup_url_kwarg = "session_id"
+    serializer_class = SessionOutput
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("agent", "organization")
+
+    @extend_schema(summary="One support session")
+    def get(self, request, session_id: str):
+        return Response(SessionOutput(self.get_object()).data)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class SessionEventsView(OrgAPIView):
+    model = SupportSession
+    required_scopes = {"GET": "sessions:read"}
+    lookup_field = "public_id"
+    lookup_url_kwarg = "session_id"
+    serializer_class = EventOutput
+
+    @extend_schema(summary="A session's event log", responses=EventOutput(many=True))
+    def get(self, request, session_id: str):
+        return Response(EventOutput(selectors.session_events(self.get_object()), many=True).data)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class SessionEndView(OrgAPIView):
+    model = SupportSession
+    required_scopes = {"POST": "sessions:write"}
+    lookup_field = "public_id"
+    lookup_url_kwarg = "session_id"
+    serializer_class = SessionOutput
+
+    def scope_queryset(self, queryset):
+        return queryset.select_related("agent", "organization")
+
+    @extend_schema(request=None, summary="End a session")
+    def post(self, request, session_id: str):
+        actor = services.Actor.from_request(request, "agent" if self.org.user else "api", self.org.user)
+        session = services.session_end(session=self.get_object(), actor=actor)
+        return Response(SessionOutput(session).data)
+
+
+class JoinInput(StrictSerializer):
+    code = serializers.CharField(max_length=20)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+
+
+def _too_many_code_attempts(keys: list[str]) -> bool:
+    return any(cache.get(key, 0) >= settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE for key in keys)
+
+
+def _count_wrong_code(keys: list[str]) -> None:
+    for key in keys:
+        cache.add(key, 0, 60)
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, 60)
+
+
+class JoinView(APIView):
+    """The customer's way in: a code, no account."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        request=JoinInput,
+        responses=inline_serializer(
+            "JoinOutput",
+            {
+                "session_id": serializers.CharField(),
+                "customer_token": serializers.CharField(help_text="Credential for this one session."),
+                "organization": serializers.CharField(),
+                "agent": serializers.CharField(),
+                "status": serializers.CharField(),
+                "ice_servers": serializers.ListField(child=serializers.DictField()),
+                "websocket_url": serializers.CharField(),
+            },
+        ),
+        summary="Join a session with its code (customers; no sign-in)",
+        description="At most 10 wrong codes a minute per address and per code (`429 rate_limited`).",
+    )
+    def post(self, request):
+        data = JoinInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        code = "".join(ch for ch in data.validated_data["code"] if ch.isdigit())
+        keys = [f"join-fail:ip:{request.META.get('REMOTE_ADDR')}", f"join-fail:code:{code}"]
+        if _too_many_code_attempts(keys):
+            raise ApplicationError(
+                _("Too many wrong codes. Wait a minute and try again."),
+                code="rate_limited",
+                status_code=429,
+                details={"retry_after_seconds": 60},
+            )
+        try:
+            session, token = services.session_join(
+                code=code,
+                name=data.validated_data.get("name", ""),
+                actor=services.Actor.from_request(request, "customer"),
+            )
+        except ApplicationError as exc:
+            if exc.code in ("unknown_code", "code_expired", "invalid_code", "already_joined"):
+                _count_wrong_code(keys)
+            raise
+        return Response(
+            {
+                "session_id": session.public_id,
+                "customer_token": token,
+                "organization": session.organization.name,
+                "agent": session.agent.get_full_name(),
+                "status": session.status,
+                "ice_servers": ice_servers(f"customer-{session.public_id}"),
+                "websocket_url": f"/ws/v1/sessions/{session.public_id}",
+            }
+        )
+
+
+class IceServersView(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "IceServers", {"ice_servers": serializers.ListField(child=serializers.DictField())}
+        ),
+        summary="STUN and TURN servers in the RTCIceServer shape",
+        description="TURN credentials follow the TURN REST convention and expire within hours.",
+    )
+    def get(self, request):
+        identity = request.auth.credential_id or "user"
+        return Response({"ice_servers": ice_servers(identity)})

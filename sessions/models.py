@@ -1,0 +1,121 @@
+"""Remote-support sessions, their event log, and the organization's append-only audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from connect.ids import new_public_id
+from orgs.tenancy import OrgOwnedModel, OrgScopedQuerySet
+
+
+def _session_id() -> str:
+    return new_public_id("ses")
+
+
+class Status(models.TextChoices):
+    WAITING = "waiting", _("Waiting for the customer")
+    CONSENT_REQUESTED = "consent_requested", _("Waiting for consent")
+    ACTIVE = "active", _("Active")
+    ENDED = "ended", _("Ended")
+    EXPIRED = "expired", _("Expired")
+    DECLINED = "declined", _("Declined")
+
+
+LIVE_STATUSES = (Status.WAITING, Status.CONSENT_REQUESTED, Status.ACTIVE)
+FINAL_STATUSES = (Status.ENDED, Status.EXPIRED, Status.DECLINED)
+
+
+class EndReason(models.TextChoices):
+    AGENT_ENDED = "agent_ended", _("Ended by the agent")
+    CUSTOMER_ENDED = "customer_ended", _("Ended by the customer")
+    CONSENT_REVOKED = "consent_revoked", _("The customer stopped sharing")
+    DECLINED = "declined", _("The customer declined")
+    DISCONNECTED = "disconnected", _("Connection lost")
+    EXPIRED = "expired", _("The code was not used in time")
+
+
+class SupportSession(OrgOwnedModel):
+    """One attended support session. ``status`` only moves forward (see ``sessions.services.TRANSITIONS``)."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=_session_id, editable=False)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="support_sessions")
+    code = models.CharField(_("share code"), max_length=9)
+    code_expires_at = models.DateTimeField()
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.WAITING)
+    customer_name = models.CharField(_("customer name"), max_length=120, blank=True)
+    customer_email = models.EmailField(_("customer e-mail"), blank=True)
+    # The customer's credential for this one session; only its hash is kept.
+    customer_token_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=24, choices=EndReason.choices, blank=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # A code names one live session at a time; ended sessions keep theirs for the record.
+            models.UniqueConstraint(
+                fields=["code"],
+                condition=models.Q(status__in=["waiting", "consent_requested", "active"]),
+                name="session_code_unique_while_live",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def duration_seconds(self) -> int | None:
+        if self.started_at and self.ended_at:
+            return int((self.ended_at - self.started_at).total_seconds())
+        return None
+
+
+class SessionEvent(models.Model):
+    """What happened in a session, who did it, from where. Written by services only; never changed."""
+
+    session = models.ForeignKey(SupportSession, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=40)
+    actor_kind = models.CharField(max_length=16)  # agent | customer | system | api
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} in {self.session_id}"
+
+
+class AuditEntry(OrgOwnedModel):
+    """The organization's append-only audit log. Rows are inserted by ``sessions.audit.audit_record`` only."""
+
+    action = models.CharField(max_length=60)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    actor_label = models.CharField(max_length=120, blank=True)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.CharField(max_length=60, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = _("audit log")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id}"

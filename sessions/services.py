@@ -1,0 +1,293 @@
+"""Support sessions: start, join by code, consent, end. Every transition is checked here and only here.
+
+The status only moves forward along ``TRANSITIONS``. A transition is a conditional UPDATE on the current status,
+so two racing transitions (an agent ending while the customer grants) cannot both win. Each one writes a
+session event and an audit entry in the same transaction, and after commit tells integrations
+(``sessions.events``) and the live connections (``signaling.live``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connect.errors import ApplicationError, Conflict, NotFound
+from connect.ids import new_secret, secret_hash
+from orgs.models import Membership, User
+from orgs.tenancy import OrgContext
+
+from . import events
+from .audit import audit_record
+from .models import FINAL_STATUSES, EndReason, SessionEvent, Status, SupportSession
+
+TRANSITIONS: dict[str, set[str]] = {
+    Status.WAITING: {Status.CONSENT_REQUESTED, Status.ENDED, Status.EXPIRED},
+    Status.CONSENT_REQUESTED: {Status.ACTIVE, Status.DECLINED, Status.ENDED},
+    Status.ACTIVE: {Status.ENDED},
+}
+CUSTOMER_TOKEN_PREFIX = "cst"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who causes a change, for the session log and the audit log."""
+
+    kind: str  # agent | customer | system | api
+    user: User | None = None
+    ip: str | None = None
+    user_agent: str = ""
+    label: str = ""
+
+    @classmethod
+    def from_request(cls, request, kind: str, user: User | None = None) -> Actor:
+        return cls(
+            kind=kind,
+            user=user,
+            ip=request.META.get("REMOTE_ADDR"),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+        )
+
+
+SYSTEM = Actor(kind="system", label="system")
+
+
+def _new_code() -> str:
+    return f"{secrets.randbelow(10**9):09d}"
+
+
+def _log(session: SupportSession, event_type: str, actor: Actor, data: dict[str, Any] | None = None) -> None:
+    SessionEvent.objects.create(
+        session=session,
+        type=event_type,
+        actor_kind=actor.kind,
+        actor=actor.user,
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+        data=data or {},
+    )
+    audit_record(
+        organization=session.organization,
+        action=f"session.{event_type}",
+        actor=actor.user,
+        actor_label=actor.label or (actor.user.email if actor.user else actor.kind),
+        target=session,
+        ip=actor.ip,
+        data=data,
+    )
+
+
+def _after_commit(session: SupportSession, event_type: str | None) -> None:
+    from signaling import live
+
+    payload = events.session_payload(session)
+    if event_type:
+        events.emit(event_type, payload)
+    transaction.on_commit(lambda: live.session_changed(session.public_id, session.status, session.end_reason))
+
+
+def _transition(
+    session: SupportSession,
+    to: str,
+    *,
+    actor: Actor,
+    event: str,
+    fields: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    emits: str | None = None,
+) -> SupportSession:
+    current = session.status
+    if to not in TRANSITIONS.get(current, set()):
+        raise Conflict(
+            _("This session is %(status)s; it cannot become %(to)s.") % {"status": current, "to": to},
+            code="invalid_session_state",
+            details={"status": current},
+        )
+    fields = {**(fields or {}), "status": to}
+    if to in FINAL_STATUSES:
+        fields.setdefault("ended_at", timezone.now())
+    with transaction.atomic():
+        changed = SupportSession.objects.filter(pk=session.pk, status=current).update(**fields)
+        if changed != 1:
+            session.refresh_from_db()
+            raise Conflict(
+                _("This session changed meanwhile; it is now %(status)s.") % {"status": session.status},
+                code="invalid_session_state",
+                details={"status": session.status},
+            )
+        for name, value in fields.items():
+            setattr(session, name, value)
+        _log(session, event, actor, data)
+        _after_commit(session, emits)
+    return session
+
+
+@transaction.atomic
+def session_start(
+    *, org: OrgContext, actor: Actor, agent: User | None = None, customer_name: str = "", customer_email: str = ""
+) -> SupportSession:
+    """Open a session with a fresh 9-digit code for ``agent`` (the acting person by default)."""
+    agent = agent or org.user
+    if agent is None:
+        raise ApplicationError(
+            _("Name the agent ('agent_id') who runs this session."),
+            code="agent_required",
+            details={"field": "agent_id"},
+        )
+    if not Membership.objects.for_org(org.organization).filter(user=agent).exists():
+        raise NotFound(_("No such agent in this organization."), details={"field": "agent_id"})
+    for _attempt in range(8):
+        try:
+            with transaction.atomic():
+                session = SupportSession.objects.create(
+                    organization=org.organization,
+                    agent=agent,
+                    code=_new_code(),
+                    code_expires_at=timezone.now() + settings.CONNECT_SHARE_CODE_TTL,
+                    customer_name=(customer_name or "").strip()[:120],
+                    customer_email=(customer_email or "").strip()[:254],
+                )
+            break
+        except IntegrityError:  # the code is in use by another live session: draw again
+            continue
+    else:  # pragma: no cover - a billion codes and a handful live
+        raise Conflict(_("Could not allocate a share code; try again."), code="code_unavailable")
+    _log(session, "created", actor, {"code_expires_at": session.code_expires_at.isoformat()})
+    _after_commit(session, events.SESSION_CREATED)
+    return session
+
+
+def session_for_code(code: str) -> SupportSession:
+    """The live session a customer's code names, or a clear error. Expired codes expire their session."""
+    code = "".join(ch for ch in str(code or "") if ch.isdigit())
+    if len(code) != 9:
+        raise ApplicationError(_("A code has 9 digits."), code="invalid_code", details={"field": "code"})
+    session = (
+        SupportSession.objects.select_related("organization", "agent")
+        .filter(code=code, status__in=[Status.WAITING, Status.CONSENT_REQUESTED, Status.ACTIVE])
+        .first()
+    )
+    if session is None or not session.organization.is_active:
+        raise NotFound(_("No session has this code. Check the digits with your agent."), code="unknown_code")
+    if session.status == Status.WAITING and session.code_expires_at <= timezone.now():
+        session_expire(session=session)
+        raise NotFound(_("This code has expired. Ask your agent for a new one."), code="code_expired")
+    return session
+
+
+def session_join(*, code: str, actor: Actor, name: str = "") -> tuple[SupportSession, str]:
+    """The customer enters the code: the session asks for consent, and the customer gets a credential for it."""
+    session = session_for_code(code)
+    if session.customer_token_hash:
+        raise Conflict(_("Someone has already joined this session with this code."), code="already_joined")
+    token = new_secret(CUSTOMER_TOKEN_PREFIX)
+    fields = {"customer_token_hash": secret_hash(token), "joined_at": timezone.now()}
+    if name.strip():
+        fields["customer_name"] = name.strip()[:120]
+    session = _transition(
+        session,
+        Status.CONSENT_REQUESTED,
+        actor=actor,
+        event="customer_joined",
+        fields=fields,
+        data={"name": fields.get("customer_name", session.customer_name)},
+    )
+    return session, token
+
+
+def session_for_customer(session_id: str, token: str) -> SupportSession:
+    """The session a customer credential belongs to; 404 for any mismatch."""
+    session = (
+        SupportSession.objects.select_related("organization", "agent")
+        .filter(public_id=session_id, customer_token_hash=secret_hash(token or "x"))
+        .exclude(customer_token_hash="")
+        .first()
+    )
+    if session is None:
+        raise NotFound(_("Session not found."))
+    return session
+
+
+def session_grant_consent(*, session: SupportSession, actor: Actor) -> SupportSession:
+    return _transition(
+        session,
+        Status.ACTIVE,
+        actor=actor,
+        event="consent_granted",
+        fields={"started_at": timezone.now()},
+        emits=events.SESSION_STARTED,
+    )
+
+
+def session_decline(*, session: SupportSession, actor: Actor) -> SupportSession:
+    return _transition(
+        session,
+        Status.DECLINED,
+        actor=actor,
+        event="consent_declined",
+        fields={"end_reason": EndReason.DECLINED},
+        emits=events.SESSION_DECLINED,
+    )
+
+
+def session_revoke_consent(*, session: SupportSession, actor: Actor) -> SupportSession:
+    """The customer stops sharing: the session ends at once for both sides."""
+    if session.status != Status.ACTIVE:
+        raise Conflict(_("Nothing is being shared."), code="invalid_session_state", details={"status": session.status})
+    return _transition(
+        session,
+        Status.ENDED,
+        actor=actor,
+        event="consent_revoked",
+        fields={"end_reason": EndReason.CONSENT_REVOKED},
+        emits=events.SESSION_ENDED,
+    )
+
+
+def session_end(*, session: SupportSession, actor: Actor, reason: str | None = None) -> SupportSession:
+    """End a live session; ending one that already ended changes nothing."""
+    if session.status in FINAL_STATUSES:
+        return session
+    reason = reason or (EndReason.CUSTOMER_ENDED if actor.kind == "customer" else EndReason.AGENT_ENDED)
+    return _transition(
+        session,
+        Status.ENDED,
+        actor=actor,
+        event="ended",
+        fields={"end_reason": reason},
+        data={"reason": reason},
+        emits=events.SESSION_ENDED,
+    )
+
+
+def session_expire(*, session: SupportSession) -> SupportSession:
+    try:
+        return _transition(
+            session, Status.EXPIRED, actor=SYSTEM, event="expired", fields={"end_reason": EndReason.EXPIRED}
+        )
+    except Conflict:
+        return session
+
+
+def sessions_expire_unused(now=None) -> int:
+    """Expire waiting sessions whose code was not used in time (run periodically by Celery beat)."""
+    now = now or timezone.now()
+    stale = SupportSession.objects.select_related("organization", "agent").filter(
+        status=Status.WAITING, code_expires_at__lte=now
+    )
+    count = 0
+    for session in stale:
+        if session_expire(session=session).status == Status.EXPIRED:
+            count += 1
+    return count
+
+
+def record(*, session: SupportSession, actor: Actor, event: str, data: dict[str, Any] | None = None) -> None:
+    """Log something that happened inside a session without changing its status (control granted, chat...)."""
+    with transaction.atomic():
+        _log(session, event, actor, data)

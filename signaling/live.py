@@ -1,0 +1,221 @@
+"""Live-session state shared by every server process: statuses, per-recipient sequence numbers, a replay buffer
+for reconnecting clients, presence with heartbeats, and online agents.
+
+With ``REDIS_URL`` set it lives in Redis, so the agent and the customer may be served by different processes and a
+restarted process loses nothing. Without it (embedded mode: one process) an in-memory store stands in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import weakref
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+REPLAY_BUFFER = 200  # messages kept per recipient for resync after a reconnect
+STATE_TTL = 24 * 3600
+
+
+def session_group(session_id: str) -> str:
+    return f"session.{session_id}"
+
+
+def party_group(session_id: str, role: str) -> str:
+    return f"session.{session_id}.{role}"
+
+
+class MemoryStore:
+    """Embedded mode only: one process, so process memory is the shared state."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[Any, float]] = {}
+        self._lists: dict[str, list[str]] = {}
+        self._lock = asyncio.Lock()
+
+    def _alive(self, key: str) -> Any:
+        value = self._values.get(key)
+        if value is None or (value[1] and value[1] < time.monotonic()):
+            self._values.pop(key, None)
+            return None
+        return value[0]
+
+    async def get(self, key: str) -> Any:
+        return self._alive(key)
+
+    async def set(self, key: str, value: Any, ttl: int = STATE_TTL) -> None:
+        self._values[key] = (value, time.monotonic() + ttl if ttl else 0)
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(key, None)
+
+    async def incr(self, key: str) -> int:
+        async with self._lock:
+            value = int(self._alive(key) or 0) + 1
+            self._values[key] = (value, time.monotonic() + STATE_TTL)
+            return value
+
+    async def push(self, key: str, item: str) -> None:
+        items = self._lists.setdefault(key, [])
+        items.append(item)
+        del items[:-REPLAY_BUFFER]
+
+    async def items(self, key: str) -> list[str]:
+        return list(self._lists.get(key, []))
+
+    async def keys_with_prefix(self, prefix: str) -> list[str]:
+        return [k for k in list(self._values) if k.startswith(prefix) and self._alive(k) is not None]
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+    async def get(self, key: str) -> Any:
+        raw = await self._redis.get(key)
+        return json.loads(raw) if raw is not None else None
+
+    async def set(self, key: str, value: Any, ttl: int = STATE_TTL) -> None:
+        await self._redis.set(key, json.dumps(value), ex=ttl or None)
+
+    async def delete(self, key: str) -> None:
+        await self._redis.delete(key)
+
+    async def incr(self, key: str) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, STATE_TTL)
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def push(self, key: str, item: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, item)
+            pipe.ltrim(key, -REPLAY_BUFFER, -1)
+            pipe.expire(key, STATE_TTL)
+            await pipe.execute()
+
+    async def items(self, key: str) -> list[str]:
+        return await self._redis.lrange(key, 0, -1)
+
+    async def keys_with_prefix(self, prefix: str) -> list[str]:
+        return [key async for key in self._redis.scan_iter(match=prefix + "*", count=500)]
+
+
+_stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_memory = MemoryStore()
+
+
+def store() -> MemoryStore | RedisStore:
+    """One store per event loop: a Redis connection pool belongs to the loop that made it."""
+    if not settings.REDIS_URL:
+        return _memory
+    loop = asyncio.get_running_loop()
+    if loop not in _stores:
+        _stores[loop] = RedisStore(settings.REDIS_URL)
+    return _stores[loop]
+
+
+def _set_status_sync(session_id: str, value: str) -> None:
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            client.set(_status_key(session_id), json.dumps(value), ex=STATE_TTL)
+        finally:
+            client.close()
+    else:
+        _memory._values[_status_key(session_id)] = (value, time.monotonic() + STATE_TTL)
+
+
+def _status_key(session_id: str) -> str:
+    return f"live:session:{session_id}:status"
+
+
+def _seq_key(session_id: str, role: str) -> str:
+    return f"live:session:{session_id}:seq:{role}"
+
+
+def _buffer_key(session_id: str, role: str) -> str:
+    return f"live:session:{session_id}:buffer:{role}"
+
+
+def _presence_key(session_id: str, role: str) -> str:
+    return f"live:session:{session_id}:presence:{role}"
+
+
+def _agent_key(user_public_id: str) -> str:
+    return f"live:agent:{user_public_id}"
+
+
+async def status(session_id: str) -> str | None:
+    return await store().get(_status_key(session_id))
+
+
+async def set_status(session_id: str, value: str) -> None:
+    await store().set(_status_key(session_id), value)
+
+
+async def stamp(session_id: str, role: str, message: dict[str, Any]) -> dict[str, Any]:
+    """Give ``message`` the next sequence number for ``role`` and keep it for replay."""
+    message = {**message, "seq": await store().incr(_seq_key(session_id, role))}
+    await store().push(_buffer_key(session_id, role), json.dumps(message))
+    return message
+
+
+async def last_seq(session_id: str, role: str) -> int:
+    return int(await store().get(_seq_key(session_id, role)) or 0)
+
+
+async def replay_after(session_id: str, role: str, seq: int) -> list[dict[str, Any]] | None:
+    """Messages for ``role`` after ``seq``, or ``None`` when the buffer no longer reaches back that far."""
+    messages = [json.loads(raw) for raw in await store().items(_buffer_key(session_id, role))]
+    newest = await last_seq(session_id, role)
+    if seq >= newest:
+        return []
+    if not messages or messages[0]["seq"] > seq + 1:
+        return None
+    return [m for m in messages if m["seq"] > seq]
+
+
+async def presence_set(session_id: str, role: str, *, online: bool, epoch: int) -> None:
+    ttl = settings.CONNECT_PRESENCE_TTL if online else settings.CONNECT_RECONNECT_GRACE + 60
+    await store().set(_presence_key(session_id, role), {"online": online, "epoch": epoch, "at": time.time()}, ttl)
+
+
+async def presence_get(session_id: str, role: str) -> dict[str, Any] | None:
+    return await store().get(_presence_key(session_id, role))
+
+
+async def agent_online(user_public_id: str, info: dict[str, Any]) -> None:
+    await store().set(_agent_key(user_public_id), {**info, "at": time.time()}, settings.CONNECT_PRESENCE_TTL)
+
+
+async def agent_offline(user_public_id: str) -> None:
+    await store().delete(_agent_key(user_public_id))
+
+
+async def online_agents(user_public_ids: list[str]) -> set[str]:
+    found = set()
+    for public_id in user_public_ids:
+        if await store().get(_agent_key(public_id)) is not None:
+            found.add(public_id)
+    return found
+
+
+def session_changed(session_id: str, status_value: str, end_reason: str = "") -> None:
+    """Called after a transition commits: record the status and tell both ends (from synchronous code)."""
+
+    _set_status_sync(session_id, status_value)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            session_group(session_id), {"type": "session.state", "status": status_value, "end_reason": end_reason}
+        )
