@@ -1,4 +1,8 @@
-"""The database itself refuses to change or delete audit rows (PostgreSQL and SQLite)."""
+"""The database itself refuses to change audit rows, and on PostgreSQL to delete them.
+
+SQLite (embedded development mode) only refuses updates: the test runner empties tables with DELETE there,
+where PostgreSQL uses TRUNCATE, which row triggers do not see.
+"""
 
 from django.db import migrations
 
@@ -20,12 +24,9 @@ DROP FUNCTION IF EXISTS support_auditentry_append_only();
 SQLITE_FORWARD = [
     "CREATE TRIGGER support_auditentry_no_update BEFORE UPDATE ON support_auditentry "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
-    "CREATE TRIGGER support_auditentry_no_delete BEFORE DELETE ON support_auditentry "
-    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 ]
 SQLITE_BACKWARD = [
     "DROP TRIGGER IF EXISTS support_auditentry_no_update;",
-    "DROP TRIGGER IF EXISTS support_auditentry_no_delete;",
 ]
 
 
