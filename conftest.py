@@ -22,6 +22,11 @@ def pytest_configure(config):
     # Threads (the live server, Channels' database_sync_to_async pool) must not keep connections open
     # past a test, or PostgreSQL refuses to drop the test database at the end.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Tasks run inline in tests, even where REDIS_URL makes Redis the broker: no worker runs beside pytest.
+    from connect.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
 
 
 def require_binary(path: str, make_target: str) -> str:

@@ -152,6 +152,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "expire-unused-share-codes": {"task": "sessions.expire_unused_codes", "schedule": 60.0},
+}
 
 # --- Users and authentication ---------------------------------------------------------------------
 AUTH_USER_MODEL = "orgs.User"

@@ -69,6 +69,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("oauth/", include((oauth, "oauth2_provider"), namespace="oauth2_provider")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("", include("sessions.urls")),
     path("", include("orgs.urls")),
 ]
 

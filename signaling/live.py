@@ -219,3 +219,20 @@ def session_changed(session_id: str, status_value: str, end_reason: str = "") ->
         async_to_sync(layer.group_send)(
             session_group(session_id), {"type": "session.state", "status": status_value, "end_reason": end_reason}
         )
+
+
+def online_agents_sync(user_public_ids: list[str]) -> set[str]:
+    """Which of these agents hold a live connection (for server-rendered pages)."""
+    keys = [_agent_key(public_id) for public_id in user_public_ids]
+    if not keys:
+        return set()
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            values = client.mget(keys)
+        finally:
+            client.close()
+        return {pid for pid, value in zip(user_public_ids, values, strict=True) if value is not None}
+    return {pid for pid, key in zip(user_public_ids, keys, strict=True) if _memory._alive(key) is not None}

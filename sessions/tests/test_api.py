@@ -188,3 +188,14 @@ def test_audit_log_is_append_only(agent_client):
         with pytest.raises(DatabaseError), transaction.atomic():
             AuditEntry.objects.filter(pk=entry.pk).delete()
     assert AuditEntry.objects.get(pk=entry.pk).action == "session.created"
+
+
+def test_beat_task_expires_unused_codes(agent_client):
+    from sessions.tasks import expire_unused_codes
+
+    fresh = start(agent_client)
+    stale = start(agent_client)
+    SupportSession.objects.filter(public_id=stale["id"]).update(code_expires_at=timezone.now() - timedelta(seconds=1))
+    assert expire_unused_codes.delay().get() == 1
+    assert SupportSession.objects.get(public_id=stale["id"]).status == Status.EXPIRED
+    assert SupportSession.objects.get(public_id=fresh["id"]).status == Status.WAITING

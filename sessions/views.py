@@ -1,0 +1,142 @@
+"""Pages: the agent's dashboard and viewer, and the customer's join, consent and sharing pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views import View
+
+from connect.errors import ApplicationError, NotFound
+from orgs.models import Role
+from orgs.roles import role_at_least
+from orgs.selectors import organization_members
+from orgs.views import OrgScopedMixin
+from signaling import live
+from signaling.ice import ice_servers
+
+from . import selectors, services
+from .api import _count_wrong_code, _too_many_code_attempts
+from .models import Status, SupportSession
+
+CUSTOMER_SESSIONS_KEY = "customer_sessions"  # session id -> customer token, in the customer's browser session
+
+
+class SessionDashboardView(OrgScopedMixin, View):
+    """Start a session; see live sessions, who is online, and the history."""
+
+    required_scope = "sessions:read"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        organization = self.org.organization
+        sessions = selectors.sessions_for_org(organization)
+        if not role_at_least(self.org.role, Role.ADMIN):
+            sessions = sessions.filter(agent=request.user)
+        live_sessions = list(sessions.filter(status__in=[Status.WAITING, Status.CONSENT_REQUESTED, Status.ACTIVE])[:50])
+        history = list(sessions.exclude(status__in=[Status.WAITING, Status.CONSENT_REQUESTED, Status.ACTIVE])[:50])
+        members = [m for m in organization_members(organization) if role_at_least(m.role, Role.AGENT)]
+        online = live.online_agents_sync([m.user.public_id for m in members])
+        return self.render(
+            "sessions/dashboard.html",
+            {
+                "live_sessions": live_sessions,
+                "history": history,
+                "agents": [(m, m.user.public_id in online) for m in members],
+                "can_start": self.has_scope("sessions:write"),
+            },
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_scope("sessions:write"):
+            raise Http404
+        session = services.session_start(
+            org=self.org,
+            actor=services.Actor.from_request(request, "agent", request.user),
+            customer_name=request.POST.get("customer_name", ""),
+        )
+        return redirect("session_viewer", org_slug=self.org.organization.slug, session_id=session.public_id)
+
+
+class SessionViewerView(OrgScopedMixin, View):
+    """The agent's view of one session: code and link while waiting, the customer's screen, chat, the log."""
+
+    required_scope = "sessions:read"
+
+    def get(self, request: HttpRequest, session_id: str) -> HttpResponse:
+        session = self.get_object(SupportSession.objects.select_related("agent", "organization"), public_id=session_id)
+        can_drive = self.has_scope("sessions:write") and (
+            session.agent_id == request.user.pk or role_at_least(self.org.role, Role.ADMIN)
+        )
+        return self.render(
+            "sessions/viewer.html",
+            {
+                "session": session,
+                "join_url": f"{settings.SITE_URL}{reverse('join_code', args=[session.code])}",
+                "events": selectors.session_events(session),
+                "can_drive": can_drive and session.is_live,
+            },
+        )
+
+
+class SessionEndView(OrgScopedMixin, View):
+    required_scope = "sessions:write"
+
+    def post(self, request: HttpRequest, session_id: str) -> HttpResponse:
+        session = self.get_object(SupportSession.objects.select_related("agent", "organization"), public_id=session_id)
+        try:
+            services.session_end(session=session, actor=services.Actor.from_request(request, "agent", request.user))
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("session_viewer", org_slug=self.org.organization.slug, session_id=session.public_id)
+
+
+def _join_page(request, *, code="", session=None, error=None, status=200):
+    return render(request, "sessions/join.html", {"code": code, "session": session, "error": error}, status=status)
+
+
+def join(request: HttpRequest, code: str = "") -> HttpResponse:
+    """``/join`` and ``/join/<code>``: the customer types or follows a code, sees who asks, and continues."""
+    keys = [f"join-fail:ip:{request.META.get('REMOTE_ADDR')}", f"join-fail:code:{code or request.POST.get('code')}"]
+    if request.method == "POST":
+        code = "".join(ch for ch in request.POST.get("code", "") if ch.isdigit())
+        keys[1] = f"join-fail:code:{code}"
+    if not code:
+        return _join_page(request)
+    if _too_many_code_attempts(keys):
+        return _join_page(request, code=code, error=_("Too many wrong codes. Wait a minute and try again."), status=429)
+    try:
+        if request.method == "POST" and request.POST.get("confirm"):
+            session, token = services.session_join(
+                code=code, name=request.POST.get("name", ""), actor=services.Actor.from_request(request, "customer")
+            )
+            joined = request.session.get(CUSTOMER_SESSIONS_KEY, {})
+            joined[session.public_id] = token
+            request.session[CUSTOMER_SESSIONS_KEY] = joined
+            return redirect("customer_session", session_id=session.public_id)
+        session = services.session_for_code(code)
+    except ApplicationError as exc:
+        if exc.code in ("unknown_code", "code_expired", "invalid_code", "already_joined"):
+            _count_wrong_code(keys)
+        return _join_page(request, code=code, error=exc.message, status=exc.status_code)
+    return _join_page(request, code=code, session=session)
+
+
+def customer_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    """The customer's page: consent, the "you are sharing" indicator with a stop button, chat."""
+    token = request.session.get(CUSTOMER_SESSIONS_KEY, {}).get(session_id)
+    try:
+        session = services.session_for_customer(session_id, token or "")
+    except NotFound:
+        raise Http404 from None
+    return render(
+        request,
+        "sessions/customer.html",
+        {
+            "session": session,
+            "customer_token": token,
+            "ice_servers": ice_servers(f"customer-{session.public_id}"),
+        },
+    )
