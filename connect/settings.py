@@ -154,6 +154,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-unused-share-codes": {"task": "sessions.expire_unused_codes", "schedule": 60.0},
+    "end-abandoned-sessions": {"task": "sessions.end_abandoned", "schedule": 30.0},
 }
 
 # --- Users and authentication ---------------------------------------------------------------------

@@ -287,6 +287,24 @@ def sessions_expire_unused(now=None) -> int:
     return count
 
 
+def sessions_end_abandoned() -> int:
+    from signaling import live
+
+    count = 0
+    live_sessions = SupportSession.objects.select_related("organization", "agent").filter(
+        status__in=[Status.CONSENT_REQUESTED, Status.ACTIVE]
+    )
+    for session in live_sessions:
+        gone = [role for role in ("agent", "customer") if live.party_gone_sync(session.public_id, role)]
+        if gone:
+            try:
+                session_end(session=session, actor=SYSTEM, reason=EndReason.DISCONNECTED)
+                count += 1
+            except Conflict:
+                continue
+    return count
+
+
 def record(*, session: SupportSession, actor: Actor, event: str, data: dict[str, Any] | None = None) -> None:
     """Log something that happened inside a session without changing its status (control granted, chat...)."""
     with transaction.atomic():

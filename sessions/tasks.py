@@ -9,3 +9,10 @@ from . import services
 def expire_unused_codes() -> int:
     """Expire waiting sessions whose share code was not used in time; returns how many."""
     return services.sessions_expire_unused()
+
+
+@shared_task(name="sessions.end_abandoned")
+def end_abandoned() -> int:
+    """Safety net for the in-process reconnect timers: a server that restarts loses them, so this ends live
+    sessions whose agent or customer has been gone past the grace period."""
+    return services.sessions_end_abandoned()

@@ -143,6 +143,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         return session, AGENT, Actor(kind=AGENT, user=principal.user, ip=client[0], user_agent=user_agent)
 
     async def disconnect(self, code) -> None:
+        self.closing = True
         if not hasattr(self, "epoch"):
             return
         await live.presence_set(self.session_id, self.role, online=False, epoch=self.epoch)
@@ -226,14 +227,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
     # --- from the channel layer ------------------------------------------------------------------------
 
     async def relay_message(self, event) -> None:
-        await self.send(text_data=json.dumps(event["message"]))
+        if not getattr(self, "closing", False):
+            await self.send(text_data=json.dumps(event["message"]))
 
     async def session_state(self, event) -> None:
         self.status = event["status"]
         await self._send({"type": "state", "status": event["status"], "end_reason": event["end_reason"]})
         if event["status"] in FINAL_STATUSES:
-            if self.role == AGENT:
+            if self.role == AGENT and self.actor.user is not None:
                 await live.agent_offline(self.actor.user.public_id)
+            await self._leave_groups()
             await self.close(code=CLOSE_ENDED)
 
     async def peer_presence(self, event) -> None:
@@ -245,12 +248,23 @@ class SessionConsumer(AsyncWebsocketConsumer):
             live.session_group(self.session_id), {"type": "peer.presence", "role": self.role, "online": online}
         )
 
+    async def _leave_groups(self) -> None:
+        """Stop receiving group messages at once: nothing may be sent on a socket that is closing."""
+        self.closing = True
+        for group in (live.session_group(self.session_id), live.party_group(self.session_id, self.role)):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
     async def _send(self, message: dict) -> None:
+        if getattr(self, "closing", False):
+            return
         await self.send(text_data=json.dumps({"v": PROTOCOL_VERSION, **message}))
 
 
 async def _end_if_still_gone(session_id: str, role: str, epoch: int, actor) -> None:
     """After the reconnect grace period, end the session as disconnected unless the party came back."""
+    logger.info(
+        "session %s: %s dropped; ending in %s s unless it returns", session_id, role, settings.CONNECT_RECONNECT_GRACE
+    )
     await asyncio.sleep(settings.CONNECT_RECONNECT_GRACE)
     presence = await live.presence_get(session_id, role)
     if presence and (presence.get("online") or presence.get("epoch", 0) > epoch):

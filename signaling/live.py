@@ -236,3 +236,27 @@ def online_agents_sync(user_public_ids: list[str]) -> set[str]:
             client.close()
         return {pid for pid, value in zip(user_public_ids, values, strict=True) if value is not None}
     return {pid for pid, key in zip(user_public_ids, keys, strict=True) if _memory._alive(key) is not None}
+
+
+def _get_sync(key: str) -> Any:
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        try:
+            raw = client.get(key)
+        finally:
+            client.close()
+        return json.loads(raw) if raw is not None else None
+    return _memory._alive(key)
+
+
+def party_gone_sync(session_id: str, role: str) -> bool:
+    """True when ``role`` connected to the session at some point and has now been gone past the grace period:
+    it dropped and did not return, or its server process died and its heartbeat ran out."""
+    if _get_sync(f"live:session:{session_id}:epoch:{role}") is None:
+        return False  # never connected: nothing to judge
+    presence = _get_sync(_presence_key(session_id, role))
+    if presence is None:
+        return True
+    return not presence.get("online") and time.time() - presence.get("at", 0) > settings.CONNECT_RECONNECT_GRACE

@@ -322,3 +322,20 @@ async def test_messages_are_json_objects_with_a_version(acme, bob):
     error = json.loads((await customer.receive_output(timeout=1))["text"])
     assert error["v"] == 1 and error["code"] == "malformed"
     await customer.disconnect()
+
+
+async def test_sessions_abandoned_by_a_dead_process_are_ended_by_the_beat_task(acme, bob, settings):
+    from sessions.tasks import end_abandoned
+    from signaling import live
+
+    settings.CONNECT_RECONNECT_GRACE = 0
+    session_id, agent, customer = await pair(bob)
+    await customer.send_json_to({"type": "consent.grant"})
+    await next_of(agent, "state")
+    assert await database_sync_to_async(end_abandoned)() == 0  # both present: nothing to do
+    # The customer's server process dies: no disconnect handler runs, its heartbeat simply stops.
+    await live.store().delete(f"live:session:{session_id}:presence:customer")
+    assert await database_sync_to_async(end_abandoned)() == 1
+    assert await status_of(session_id) == Status.ENDED
+    state = await next_of(agent, "state")
+    assert state["end_reason"] == "disconnected"

@@ -40,6 +40,7 @@ document.getElementById("fullscreen").addEventListener("click", () => {
 
 function showStatus(status) {
   root.dataset.status = status;
+  if (status !== "waiting") document.getElementById("invite")?.remove(); // the code is spent
   statusBadge.textContent = { active: t.active, ended: t.ended, declined: t.declined, expired: t.expired,
     consent_requested: t.waiting }[status] || statusBadge.textContent;
   statusBadge.className = `badge status-${status}`;
