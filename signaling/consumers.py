@@ -61,6 +61,17 @@ def _peer(role: str) -> str:
     return CUSTOMER if role == AGENT else AGENT
 
 
+_PROGRESS = {Status.WAITING: 0, Status.CONSENT_REQUESTED: 1, Status.ACTIVE: 2}
+
+
+def _latest(database_status: str, shared_status: str | None) -> str:
+    """The further along of two views of a status (it only moves forward; final statuses are furthest)."""
+    if not shared_status:
+        return database_status
+    rank = lambda status: _PROGRESS.get(status, 3)  # noqa: E731
+    return shared_status if rank(shared_status) > rank(database_status) else database_status
+
+
 class SessionConsumer(AsyncWebsocketConsumer):
     """``/ws/v1/sessions/<session_id>``: relays SDP, ICE, control and chat between the agent and the customer,
     and enforces the session's state machine. Relaying touches Redis only, never the database."""
@@ -87,27 +98,36 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not customer_token and principal is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Join the session's group before reading its status, so no change committed meanwhile goes unseen.
+        await self.channel_layer.group_add(live.session_group(self.session_id), self.channel_name)
         try:
             session, self.role, self.actor = await database_sync_to_async(self._authorize)(principal, customer_token)
         except ApplicationError:
+            await self.channel_layer.group_discard(live.session_group(self.session_id), self.channel_name)
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.status = session.status
+        self.status = _latest(session.status, await live.status(self.session_id))
         self.peer_role = _peer(self.role)
         await self.accept()
-        if session.status in FINAL_STATUSES:
-            await self._send(
-                {"type": "error", "code": "session_ended", "message": protocol.ERROR_CODES["session_ended"]}
+        if self.status in FINAL_STATUSES:
+            await self._leave_groups()
+            await self.send(
+                text_data=json.dumps(
+                    {
+                        "v": PROTOCOL_VERSION,
+                        "type": "error",
+                        "code": "session_ended",
+                        "message": protocol.ERROR_CODES["session_ended"],
+                    }
+                )
             )
             await self.close(code=CLOSE_ENDED)
             return
-        for group in (live.session_group(self.session_id), live.party_group(self.session_id, self.role)):
-            await self.channel_layer.group_add(group, self.channel_name)
-        await live.set_status(self.session_id, session.status)
+        await self.channel_layer.group_add(live.party_group(self.session_id, self.role), self.channel_name)
+        if self.status == session.status:
+            await live.set_status(self.session_id, self.status)
         self.epoch = await live.store().incr(f"live:session:{self.session_id}:epoch:{self.role}")
-        await live.presence_set(self.session_id, self.role, online=True, epoch=self.epoch)
-        if self.role == AGENT:
-            await live.agent_online(session.agent.public_id, {"session": self.session_id})
+        await self._mark_present()
         peer = await live.presence_get(self.session_id, self.peer_role)
         await self._send(
             {
@@ -115,7 +135,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 "role": self.role,
                 "session": {
                     "id": session.public_id,
-                    "status": session.status,
+                    "status": self.status,
                     "organization": session.organization.name,
                     "agent": session.agent.get_full_name(),
                     "customer": session.customer_name,
@@ -177,7 +197,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def _handle(self, kind: protocol.MessageType, fields: dict) -> None:
         name = kind.name
         if name == "ping":
-            await live.presence_set(self.session_id, self.role, online=True, epoch=self.epoch)
+            await self._mark_present()
             await self._send({"type": "pong"})
         elif name == "resume":
             await self._resume(fields["last_seq"])
@@ -234,8 +254,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.status = event["status"]
         await self._send({"type": "state", "status": event["status"], "end_reason": event["end_reason"]})
         if event["status"] in FINAL_STATUSES:
-            if self.role == AGENT and self.actor.user is not None:
-                await live.agent_offline(self.actor.user.public_id)
             await self._leave_groups()
             await self.close(code=CLOSE_ENDED)
 
@@ -247,6 +265,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(
             live.session_group(self.session_id), {"type": "peer.presence", "role": self.role, "online": online}
         )
+
+    async def _mark_present(self) -> None:
+        """Presence of this party in the session, and of the person as an online agent; both expire unless the
+        client's heartbeat renews them."""
+        await live.presence_set(self.session_id, self.role, online=True, epoch=self.epoch)
+        if self.role == AGENT and self.actor.user is not None:
+            await live.agent_online(self.actor.user.public_id, {"session": self.session_id})
 
     async def _leave_groups(self) -> None:
         """Stop receiving group messages at once: nothing may be sent on a socket that is closing."""

@@ -198,10 +198,6 @@ async def agent_online(user_public_id: str, info: dict[str, Any]) -> None:
     await store().set(_agent_key(user_public_id), {**info, "at": time.time()}, settings.CONNECT_PRESENCE_TTL)
 
 
-async def agent_offline(user_public_id: str) -> None:
-    await store().delete(_agent_key(user_public_id))
-
-
 async def online_agents(user_public_ids: list[str]) -> set[str]:
     found = set()
     for public_id in user_public_ids:

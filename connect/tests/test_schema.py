@@ -5,7 +5,7 @@ import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
 
-PUBLIC_OPERATIONS = {"/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/revoke"}
+PUBLIC_OPERATIONS = {"/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/revoke", "/api/v1/join"}
 ALL_SCHEMES = {"nativeToken", "apiKey", "oauth2", "cookieAuth"}
 
 

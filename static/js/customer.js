@@ -1,5 +1,5 @@
 // The customer's side: consent, screen capture, the WebRTC offer, "you are sharing" with a stop button, chat.
-import { SignalingClient, on, strings, addChatLine } from "./signaling.js";
+import { SignalingClient, on, serially, strings, addChatLine } from "./signaling.js";
 
 const root = document.getElementById("customer");
 const t = strings();
@@ -64,27 +64,30 @@ function applyStatus(next) {
 }
 
 const client = new SignalingClient(root.dataset.ws);
+const shareButton = document.getElementById("share");
+shareButton.disabled = true; // until the agent's side of the session is reachable
 on(client, "hello", (m) => {
+  shareButton.disabled = false;
   applyStatus(m.session.status);
   if (m.session.status === "active" && stream && pc) offer({ iceRestart: true });
 });
-on(client, "state", (m) => {
+on(client, "state", serially(async (m) => {
   const wasActive = status === "active";
   applyStatus(m.status);
-  if (m.status === "active" && !wasActive) offer();
-});
-on(client, "resync", () => offer({ iceRestart: true }));
-on(client, "answer", async (m) => {
-  if (pc) await pc.setRemoteDescription({ type: "answer", sdp: m.sdp });
-});
-on(client, "ice", async (m) => {
-  if (!pc) return;
+  if (m.status === "active" && !wasActive) await offer();
+}));
+on(client, "resync", serially(() => offer({ iceRestart: true })));
+on(client, "answer", serially(async (m) => {
+  if (pc && pc.signalingState === "have-local-offer") await pc.setRemoteDescription({ type: "answer", sdp: m.sdp });
+}));
+on(client, "ice", serially(async (m) => {
+  if (!pc || !pc.remoteDescription) return; // candidates of an older negotiation
   try {
     await pc.addIceCandidate(m.candidate || undefined);
   } catch (error) {
     console.warn("ICE candidate refused", error);
   }
-});
+}));
 on(client, "peer", (m) => {
   if (m.role === "agent" && m.online && status === "active" && stream) offer();
 });
@@ -127,7 +130,8 @@ document.getElementById("chat-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = document.getElementById("chat-text");
   const text = input.value.trim();
-  if (text && client.send({ type: "chat", text })) {
+  if (text) {
+    client.send({ type: "chat", text });
     addChatLine(chat, "you", text, true);
     input.value = "";
   }

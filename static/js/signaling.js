@@ -11,6 +11,7 @@ export class SignalingClient extends EventTarget {
     this.attempt = 0;
     this.stopped = false;
     this.ws = null;
+    this.outbox = []; // messages said while the connection was down, sent once it is back
   }
 
   connect() {
@@ -20,6 +21,7 @@ export class SignalingClient extends EventTarget {
     ws.addEventListener("open", () => {
       this.attempt = 0;
       if (this.lastSeq > 0) this.send({ type: "resume", last_seq: this.lastSeq });
+      for (const message of this.outbox.splice(0)) this.send(message);
       this.heartbeat = setInterval(() => this.send({ type: "ping" }), 20000);
       this.emit("open");
     });
@@ -54,6 +56,7 @@ export class SignalingClient extends EventTarget {
       this.ws.send(JSON.stringify(message));
       return true;
     }
+    if (!this.stopped && message.type !== "ping" && message.type !== "resume") this.outbox.push(message);
     return false;
   }
 
@@ -69,6 +72,15 @@ export class SignalingClient extends EventTarget {
 
 export function on(client, type, handler) {
   client.addEventListener(type, (event) => handler(event.detail));
+}
+
+// WebRTC handlers are async; run them one after another in arrival order, so an ICE candidate never overtakes
+// the description it belongs to.
+let chain = Promise.resolve();
+export function serially(handler) {
+  return (detail) => {
+    chain = chain.then(() => handler(detail)).catch((error) => console.warn("signaling handler failed", error));
+  };
 }
 
 export function fingerprint(sdp) {

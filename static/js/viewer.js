@@ -1,5 +1,5 @@
 // The agent's viewer: receives the customer's screen over WebRTC, chat, control requests, connection quality.
-import { SignalingClient, on, fingerprint, strings, addChatLine } from "./signaling.js";
+import { SignalingClient, on, serially, fingerprint, strings, addChatLine } from "./signaling.js";
 
 const root = document.getElementById("viewer");
 const t = strings();
@@ -83,9 +83,9 @@ on(client, "hello", (m) => {
 });
 on(client, "state", (m) => showStatus(m.status));
 on(client, "peer", (m) => {
-  if (!m.online) connection.textContent = t.offline;
+  connection.textContent = m.online ? (pc && pc.connectionState === "connected" ? t.connected : t.connecting) : t.offline;
 });
-on(client, "offer", async (m) => {
+on(client, "offer", serially(async (m) => {
   const incoming = fingerprint(m.sdp);
   if (!pc || incoming !== remoteFingerprint || pc.signalingState !== "stable") newPeer();
   remoteFingerprint = incoming;
@@ -93,8 +93,8 @@ on(client, "offer", async (m) => {
   for (const candidate of pendingCandidates.splice(0)) await pc.addIceCandidate(candidate);
   await pc.setLocalDescription(await pc.createAnswer());
   client.send({ type: "answer", sdp: pc.localDescription.sdp });
-});
-on(client, "ice", async (m) => {
+}));
+on(client, "ice", serially(async (m) => {
   if (!pc || !pc.remoteDescription) {
     if (m.candidate) pendingCandidates.push(m.candidate);
     return;
@@ -104,7 +104,7 @@ on(client, "ice", async (m) => {
   } catch (error) {
     console.warn("ICE candidate refused", error);
   }
-});
+}));
 on(client, "chat", (m) => addChatLine(chat, m.from, m.text, false));
 on(client, "control.grant", () => { if (controlNote) controlNote.textContent = t.controlGranted; });
 on(client, "control.deny", () => { if (controlNote) controlNote.textContent = t.controlDenied; });
@@ -115,7 +115,8 @@ chatForm?.addEventListener("submit", (event) => {
   event.preventDefault();
   const input = document.getElementById("chat-text");
   const text = input.value.trim();
-  if (text && client.send({ type: "chat", text })) {
+  if (text) {
+    client.send({ type: "chat", text });
     addChatLine(chat, "agent", text, true);
     input.value = "";
   }
