@@ -30,7 +30,8 @@ grace_timers: set[asyncio.Task] = set()
 
 
 class HelloConsumer(AsyncJsonWebsocketConsumer):
-    """``/ws/v1/hello``: a client checks it can reach the WebSocket endpoint and is authenticated.
+    """``/ws/v1/hello``: a client checks it can reach the WebSocket endpoint and is authenticated; the agents'
+    pages keep it open, so a person with a heartbeat here counts as an online agent.
 
     Answers one ``hello`` message naming the protocol version and the credential, then answers pings.
     Anonymous connections are closed with code 4401.
@@ -43,6 +44,8 @@ class HelloConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.accept()
         user = principal.user
+        if user is not None:
+            await live.agent_online(user.public_id, {"page": True})
         await self.send_json(
             {
                 "type": "hello",
@@ -54,6 +57,9 @@ class HelloConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
+            principal = self.scope.get("principal")
+            if principal is not None and principal.user is not None:
+                await live.agent_online(principal.user.public_id, {"page": True})
             await self.send_json({"type": "pong", "v": PROTOCOL_VERSION})
 
 

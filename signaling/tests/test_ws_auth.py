@@ -97,3 +97,15 @@ async def test_session_waiting_for_its_mfa_code_is_refused(bob):
     cookie = await session_cookie_for(bob)  # a password-only session: no OTP device recorded in it
     connected, code, _ = await connect(headers=[(b"cookie", cookie)])
     assert not connected and code == 4401
+
+
+async def test_an_open_page_marks_the_agent_online(bob):
+    from signaling import live
+
+    cookie = await session_cookie_for(bob)
+    communicator = WebsocketCommunicator(application, "/ws/v1/hello", headers=[ORIGIN, (b"cookie", cookie)])
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.receive_json_from()
+    assert await live.online_agents([bob.public_id, "usr_nobody"]) == {bob.public_id}
+    await communicator.disconnect()
