@@ -12,7 +12,6 @@ import io
 import secrets
 
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -22,6 +21,7 @@ from django_otp import devices_for_user, match_token, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from connect import ratelimit
 from connect.errors import ApplicationError, error_response
 
 from .models import Membership, Organization, User
@@ -55,7 +55,7 @@ def _wrong_code_key(user: User) -> str:
 def verify_code(user: User, code: str):
     """The device that accepts ``code`` for ``user`` (a recovery code works once), or :class:`MFAError`."""
     key = _wrong_code_key(user)
-    if cache.get(key, 0) >= MAX_WRONG_CODES:
+    if ratelimit.limit_reached([key], MAX_WRONG_CODES):
         raise MFAError(
             _("Too many wrong codes. Wait %(minutes)d minutes and try again.") % {"minutes": WRONG_CODE_WINDOW // 60},
             code="otp_throttled",
@@ -65,13 +65,9 @@ def verify_code(user: User, code: str):
     code = "".join((code or "").split()).lower()
     device = match_token(user, code) if code and len(code) <= 32 else None
     if device is None:
-        cache.add(key, 0, WRONG_CODE_WINDOW)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, WRONG_CODE_WINDOW)
+        ratelimit.record_failure([key], WRONG_CODE_WINDOW)
         raise MFAError(_("That code is not correct."))
-    cache.delete(key)
+    ratelimit.clear([key])
     # The user has proven themselves: no device keeps its back-off from the codes tried on the others.
     for other in devices_for_user(user, confirmed=True):
         if hasattr(other, "throttle_reset"):

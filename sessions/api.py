@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -142,10 +141,10 @@ class SessionListView(OrgAPIView):
         return Response(SessionOutput(session).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(parameters=[ORG_HEADER_PARAMETER])
-class SessionDetailView(OrgAPIView):
+class _OneSessionView(OrgAPIView):
+    """Base of the endpoints under /sessions/{session_id}."""
+
     model = SupportSession
-    required_scopes = {"GET": "sessions:read"}
     lookup_field = "public_id"
     lookup_url_kwarg = "session_id"
     serializer_class = SessionOutput
@@ -153,17 +152,19 @@ class SessionDetailView(OrgAPIView):
     def scope_queryset(self, queryset):
         return queryset.select_related("agent", "organization")
 
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class SessionDetailView(_OneSessionView):
+    required_scopes = {"GET": "sessions:read"}
+
     @extend_schema(summary="One support session")
     def get(self, request, session_id: str):
         return Response(SessionOutput(self.get_object()).data)
 
 
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
-class SessionEventsView(OrgAPIView):
-    model = SupportSession
+class SessionEventsView(_OneSessionView):
     required_scopes = {"GET": "sessions:read"}
-    lookup_field = "public_id"
-    lookup_url_kwarg = "session_id"
     serializer_class = EventOutput
 
     @extend_schema(summary="A session's event log", responses=EventOutput(many=True))
@@ -172,15 +173,8 @@ class SessionEventsView(OrgAPIView):
 
 
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
-class SessionEndView(OrgAPIView):
-    model = SupportSession
+class SessionEndView(_OneSessionView):
     required_scopes = {"POST": "sessions:write"}
-    lookup_field = "public_id"
-    lookup_url_kwarg = "session_id"
-    serializer_class = SessionOutput
-
-    def scope_queryset(self, queryset):
-        return queryset.select_related("agent", "organization")
 
     @extend_schema(request=None, summary="End a session")
     def post(self, request, session_id: str):
@@ -192,19 +186,6 @@ class SessionEndView(OrgAPIView):
 class JoinInput(StrictSerializer):
     code = serializers.CharField(max_length=20)
     name = serializers.CharField(max_length=120, required=False, allow_blank=True)
-
-
-def _too_many_code_attempts(keys: list[str]) -> bool:
-    return any(cache.get(key, 0) >= settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE for key in keys)
-
-
-def _count_wrong_code(keys: list[str]) -> None:
-    for key in keys:
-        cache.add(key, 0, 60)
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, 60)
 
 
 class JoinView(APIView):
@@ -233,25 +214,11 @@ class JoinView(APIView):
     def post(self, request):
         data = JoinInput(data=request.data)
         data.is_valid(raise_exception=True)
-        code = "".join(ch for ch in data.validated_data["code"] if ch.isdigit())
-        keys = [f"join-fail:ip:{request.META.get('REMOTE_ADDR')}", f"join-fail:code:{code}"]
-        if _too_many_code_attempts(keys):
-            raise ApplicationError(
-                _("Too many wrong codes. Wait a minute and try again."),
-                code="rate_limited",
-                status_code=429,
-                details={"retry_after_seconds": 60},
-            )
-        try:
-            session, token = services.session_join(
-                code=code,
-                name=data.validated_data.get("name", ""),
-                actor=services.Actor.from_request(request, "customer"),
-            )
-        except ApplicationError as exc:
-            if exc.code in ("unknown_code", "code_expired", "invalid_code", "already_joined"):
-                _count_wrong_code(keys)
-            raise
+        session, token = services.session_join_guarded(
+            code=data.validated_data["code"],
+            name=data.validated_data.get("name", ""),
+            actor=services.Actor.from_request(request, "customer"),
+        )
         return Response(
             {
                 "session_id": session.public_id,

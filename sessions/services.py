@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from connect import ratelimit
 from connect.errors import ApplicationError, Conflict, NotFound
 from connect.ids import new_secret, secret_hash
 from orgs.models import Membership, User
@@ -164,7 +165,7 @@ def session_start(
 
 def session_for_code(code: str) -> SupportSession:
     """The live session a customer's code names, or a clear error. Expired codes expire their session."""
-    code = "".join(ch for ch in str(code or "") if ch.isdigit())
+    code = _digits(code)
     if len(code) != 9:
         raise ApplicationError(_("A code has 9 digits."), code="invalid_code", details={"field": "code"})
     session = (
@@ -198,6 +199,46 @@ def session_join(*, code: str, actor: Actor, name: str = "") -> tuple[SupportSes
         data={"name": fields.get("customer_name", session.customer_name)},
     )
     return session, token
+
+
+WRONG_CODE_ERRORS = ("unknown_code", "code_expired", "invalid_code", "already_joined")
+
+
+def _code_attempt_keys(code: str, actor: Actor) -> list[str]:
+    return [f"join-fail:ip:{actor.ip}", f"join-fail:code:{_digits(code)}"]
+
+
+def _digits(code: str) -> str:
+    return "".join(ch for ch in str(code or "") if ch.isdigit())
+
+
+def _guard_code_attempt(code: str, actor: Actor, attempt):
+    """Run ``attempt`` unless this address or this code had too many wrong codes in the last minute;
+    count a wrong code against both."""
+    keys = _code_attempt_keys(code, actor)
+    if ratelimit.limit_reached(keys, settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE):
+        raise ApplicationError(
+            _("Too many wrong codes. Wait a minute and try again."),
+            code="rate_limited",
+            status_code=429,
+            details={"retry_after_seconds": 60},
+        )
+    try:
+        return attempt()
+    except ApplicationError as exc:
+        if exc.code in WRONG_CODE_ERRORS:
+            ratelimit.record_failure(keys, 60)
+        raise
+
+
+def session_join_guarded(*, code: str, actor: Actor, name: str = "") -> tuple[SupportSession, str]:
+    """:func:`session_join` for the outside world: code guessing is rate-limited per address and per code."""
+    return _guard_code_attempt(code, actor, lambda: session_join(code=code, actor=actor, name=name))
+
+
+def session_for_code_guarded(*, code: str, actor: Actor) -> SupportSession:
+    """:func:`session_for_code` for the join page, under the same limits as joining."""
+    return _guard_code_attempt(code, actor, lambda: session_for_code(code))
 
 
 def session_for_customer(session_id: str, token: str) -> SupportSession:

@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from django.views import View
 
 from connect.errors import ApplicationError, NotFound
@@ -19,7 +18,6 @@ from signaling import live
 from signaling.ice import ice_servers
 
 from . import selectors, services
-from .api import _count_wrong_code, _too_many_code_attempts
 from .models import Status, SupportSession
 
 CUSTOMER_SESSIONS_KEY = "customer_sessions"  # session id -> customer token, in the customer's browser session
@@ -99,29 +97,22 @@ def _join_page(request, *, code="", session=None, error=None, status=200):
 
 def join(request: HttpRequest, code: str = "") -> HttpResponse:
     """``/join`` and ``/join/<code>``: the customer types or follows a code, sees who asks, and continues."""
-    keys = [f"join-fail:ip:{request.META.get('REMOTE_ADDR')}", f"join-fail:code:{code or request.POST.get('code')}"]
     if request.method == "POST":
-        code = "".join(ch for ch in request.POST.get("code", "") if ch.isdigit())
-        keys[1] = f"join-fail:code:{code}"
+        code = request.POST.get("code", "")
     if not code:
         return _join_page(request)
-    if _too_many_code_attempts(keys):
-        return _join_page(request, code=code, error=_("Too many wrong codes. Wait a minute and try again."), status=429)
+    actor = services.Actor.from_request(request, "customer")
     try:
         if request.method == "POST" and request.POST.get("confirm"):
-            session, token = services.session_join(
-                code=code, name=request.POST.get("name", ""), actor=services.Actor.from_request(request, "customer")
-            )
+            session, token = services.session_join_guarded(code=code, name=request.POST.get("name", ""), actor=actor)
             joined = request.session.get(CUSTOMER_SESSIONS_KEY, {})
             joined[session.public_id] = token
             request.session[CUSTOMER_SESSIONS_KEY] = joined
             return redirect("customer_session", session_id=session.public_id)
-        session = services.session_for_code(code)
+        session = services.session_for_code_guarded(code=code, actor=actor)
     except ApplicationError as exc:
-        if exc.code in ("unknown_code", "code_expired", "invalid_code", "already_joined"):
-            _count_wrong_code(keys)
         return _join_page(request, code=code, error=exc.message, status=exc.status_code)
-    return _join_page(request, code=code, session=session)
+    return _join_page(request, code=session.code, session=session)
 
 
 def customer_session(request: HttpRequest, session_id: str) -> HttpResponse:
