@@ -155,6 +155,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-unused-share-codes": {"task": "sessions.expire_unused_codes", "schedule": 60.0},
     "end-abandoned-sessions": {"task": "sessions.end_abandoned", "schedule": 30.0},
+    "deliver-due-webhooks": {"task": "integrations.deliver_due_webhooks", "schedule": 5.0},
 }
 
 # --- Users and authentication ---------------------------------------------------------------------
@@ -215,6 +216,11 @@ CONNECT_STUN_URLS = env.list("CONNECT_STUN_URLS", default=[])
 CONNECT_TURN_URLS = env.list("CONNECT_TURN_URLS", default=[])
 CONNECT_TURN_SECRET = env.str("CONNECT_TURN_SECRET", default="")
 CONNECT_TURN_TTL = timedelta(hours=env.int("CONNECT_TURN_TTL_HOURS", default=6))
+
+# Outbound requests to user-supplied URLs (webhooks): https only (http too in debug), never to our own network
+# unless a network is listed here.
+CONNECT_OUTBOUND_ALLOW_HTTP = env.bool("CONNECT_OUTBOUND_ALLOW_HTTP", default=DEBUG)
+CONNECT_OUTBOUND_ALLOWED_NETWORKS = env.list("CONNECT_OUTBOUND_ALLOWED_NETWORKS", default=[])
 
 # Invitations are the way into an organization; their links expire.
 INVITATION_TTL = timedelta(days=env.int("CONNECT_INVITATION_TTL_DAYS", default=7))

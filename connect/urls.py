@@ -49,6 +49,24 @@ api_v1 = [
     path("api-keys/<str:key_id>", integrations_api.APIKeyDetailView.as_view(), name="api-key"),
     path("oauth-apps", integrations_api.OAuthAppListView.as_view(), name="oauth-apps"),
     path("oauth-apps/<str:client_id>", integrations_api.OAuthAppDetailView.as_view(), name="oauth-app"),
+    path("webhooks", integrations_api.WebhookEndpointListView.as_view(), name="webhooks"),
+    path("webhooks/<str:endpoint_id>", integrations_api.WebhookEndpointDetailView.as_view(), name="webhook"),
+    path(
+        "webhooks/<str:endpoint_id>/rotate-secret",
+        integrations_api.WebhookRotateSecretView.as_view(),
+        name="webhook-rotate",
+    ),
+    path("webhooks/<str:endpoint_id>/test", integrations_api.WebhookTestView.as_view(), name="webhook-test"),
+    path(
+        "webhooks/<str:endpoint_id>/deliveries",
+        integrations_api.WebhookDeliveryListView.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/redeliver",
+        integrations_api.WebhookRedeliverView.as_view(),
+        name="webhook-redeliver",
+    ),
 ]
 
 # The OAuth2 endpoints third-party apps use; the toolkit's own application-management pages are not exposed

@@ -65,3 +65,99 @@ class APIKey(OrgOwnedModel):
         if self.expires_at and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+def _endpoint_id() -> str:
+    return new_public_id("whe")
+
+
+def _message_id() -> str:
+    return new_public_id("msg")
+
+
+def _delivery_id() -> str:
+    return new_public_id("dlv")
+
+
+class WebhookEndpoint(OrgOwnedModel):
+    """Where an organization wants its events sent. Signed per the Standard Webhooks specification."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=_endpoint_id, editable=False)
+    url = models.URLField(_("URL"), max_length=2000)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    # Empty: every event type.
+    event_types = models.JSONField(_("event types"), default=list, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    secret = models.CharField(max_length=80)
+    # During a rotation the old secret keeps signing too, until this moment.
+    previous_secret = models.CharField(max_length=80, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class WebhookEvent(OrgOwnedModel):
+    """The outbox: written in the same transaction as the change it describes, so it is never lost and never
+    sent for a change that rolled back. ``public_id`` is the ``webhook-id``, stable across retries."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=_message_id, editable=False)
+    type = models.CharField(max_length=60)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.public_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, attempted until it succeeds or gives up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERING = "delivering", _("Delivering")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    public_id = models.CharField(max_length=40, unique=True, default=_delivery_id, editable=False)
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_once_per_endpoint")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.endpoint_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"attempt at {self.attempted_at} ({self.status_code or self.error})"

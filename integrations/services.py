@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from oauth2_provider.generators import generate_client_secret
 
+from connect import events
 from connect.errors import ApplicationError, Forbidden
 from connect.ids import new_secret, secret_hash
 from connect.scopes import SCOPES
@@ -63,13 +64,19 @@ def api_key_create(
         created_by=org.user,
         expires_at=expires_at,
     )
+    events.emit(org.organization, "api_key.created", _key_payload(key) | {"scopes": key.scopes})
     return key, secret
 
 
+def _key_payload(key: APIKey) -> dict:
+    return {"id": key.public_id, "name": key.name, "prefix": key.prefix}
+
+
+@transaction.atomic
 def api_key_revoke(*, key: APIKey) -> APIKey:
-    if key.revoked_at is None:
-        APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        key.refresh_from_db()
+    if APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        events.emit(key.organization, "api_key.revoked", _key_payload(key))
+    key.refresh_from_db()
     return key
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from connect import events
 from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
 from connect.ids import new_secret, secret_hash
 
@@ -246,7 +247,13 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     ).update(accepted_at=timezone.now(), accepted_by=user)
     if claimed != 1:
         raise Conflict(_("This invitation has already been used."), code="invitation_used")
-    return Membership.objects.create(organization=organization, user=user, role=invitation.role)
+    membership = Membership.objects.create(organization=organization, user=user, role=invitation.role)
+    events.emit(organization, "member.added", _member_payload(membership))
+    return membership
+
+
+def _member_payload(membership: Membership) -> dict:
+    return {"user_id": membership.user.public_id, "email": membership.user.email, "role": membership.role}
 
 
 @transaction.atomic
@@ -312,6 +319,7 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
     owners = list(Membership.objects.for_org(membership.organization).filter(role=Role.OWNER).select_for_update())
     if membership.role == Role.OWNER and len(owners) <= 1:
         raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
+    events.emit(membership.organization, "member.removed", _member_payload(membership))
     membership.delete()
 
 

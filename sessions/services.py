@@ -86,9 +86,8 @@ def _log(session: SupportSession, event_type: str, actor: Actor, data: dict[str,
 def _after_commit(session: SupportSession, event_type: str | None) -> None:
     from signaling import live
 
-    payload = events.session_payload(session)
     if event_type:
-        events.emit(event_type, payload)
+        events.emit(session.organization, event_type, events.session_payload(session))
     transaction.on_commit(lambda: live.session_changed(session.public_id, session.status, session.end_reason))
 
 

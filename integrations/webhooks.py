@@ -1,0 +1,284 @@
+"""Webhook endpoints, the outbox, signing and delivery (Standard Webhooks).
+
+Delivery is at least once: a delivery is claimed with a conditional UPDATE; a claim that is older than
+``STALE_CLAIM`` (the worker died mid-request) may be claimed again. Celery acknowledges late, so a killed worker's
+message comes back too.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import secrets
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connect import outbound
+from connect.errors import ApplicationError
+from orgs.models import Membership, Organization, Role
+
+from .catalogue import EVENT_TYPES
+from .models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+# Seconds to wait before each attempt: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+RETRY_SCHEDULE = [0, 5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600]
+MAX_RETRY_AFTER = 10 * 3600
+STALE_CLAIM = timedelta(seconds=60)
+DISABLE_AFTER = timedelta(days=5)
+ROTATION_OVERLAP = timedelta(hours=24)
+TIMEOUT_SECONDS = 15
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    content = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+
+
+def signature_header(endpoint: WebhookEndpoint, message_id: str, timestamp: int, body: bytes, now: datetime) -> str:
+    """The current secret's signature, and during a rotation the previous one's as well (space-separated)."""
+    signatures = [sign(endpoint.secret, message_id, timestamp, body)]
+    if endpoint.previous_secret and endpoint.previous_secret_expires_at and endpoint.previous_secret_expires_at > now:
+        signatures.append(sign(endpoint.previous_secret, message_id, timestamp, body))
+    return " ".join(signatures)
+
+
+# --- Endpoints ------------------------------------------------------------------------------------------
+
+
+def _clean_event_types(event_types: list[str]) -> list[str]:
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown:
+        raise ApplicationError(
+            _("Unknown event types: %(types)s.") % {"types": ", ".join(unknown)},
+            code="invalid_event_types",
+            details={"field": "event_types", "choices": sorted(EVENT_TYPES)},
+        )
+    return sorted(set(event_types))
+
+
+def _clean_url(url: str) -> str:
+    try:
+        outbound.check_url(url)
+    except outbound.BlockedURL as exc:
+        raise ApplicationError(str(exc), code="invalid_url", details={"field": "url"}) from None
+    return url
+
+
+def endpoint_create(
+    *, organization: Organization, url: str, event_types: list[str] | None = None, description: str = ""
+) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(
+        organization=organization,
+        url=_clean_url(url),
+        event_types=_clean_event_types(event_types or []),
+        description=description.strip(),
+        secret=new_secret(),
+    )
+
+
+def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+    if "url" in changes:
+        changes["url"] = _clean_url(changes["url"])
+    if "event_types" in changes:
+        changes["event_types"] = _clean_event_types(changes["event_types"])
+    if changes.get("enabled") is True:
+        changes.update(disabled_reason="", failing_since=None)
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    endpoint.save()
+    return endpoint
+
+
+def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookEndpoint:
+    """A new secret; the old one keeps signing for 24 hours so receivers can switch without losing events."""
+    now = now or timezone.now()
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+    endpoint.secret = new_secret()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    return endpoint
+
+
+# --- The outbox -----------------------------------------------------------------------------------------
+
+
+def record(organization: Organization, event_type: str, data: dict) -> WebhookEvent | None:
+    """Write the event and its deliveries in the caller's transaction; enqueue them once it commits."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"{event_type} is not in the event catalogue")
+    endpoints = [e for e in WebhookEndpoint.objects.for_org(organization).filter(enabled=True) if e.wants(event_type)]
+    if not endpoints:
+        return None
+    return _enqueue(organization, event_type, data, endpoints)
+
+
+def _enqueue(organization, event_type, data, endpoints) -> WebhookEvent:
+    now = timezone.now()
+    event = WebhookEvent.objects.create(organization=organization, type=event_type, data=data)
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now) for endpoint in endpoints]
+    )
+    ids = [d.pk for d in deliveries] or list(WebhookDelivery.objects.filter(event=event).values_list("pk", flat=True))
+
+    def enqueue() -> None:
+        from .tasks import deliver_webhook
+
+        for delivery_id in ids:
+            deliver_webhook.delay(delivery_id)
+
+    transaction.on_commit(enqueue)
+    return event
+
+
+def endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookEvent:
+    with transaction.atomic():
+        return _enqueue(
+            endpoint.organization,
+            "webhook.test",
+            {"endpoint_id": endpoint.public_id, "message": "This is a test event from BizGaze Connect."},
+            [endpoint],
+        )
+
+
+def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again now, whatever became of it (same webhook-id)."""
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), claimed_at=None
+    )
+    from .tasks import deliver_webhook
+
+    transaction.on_commit(lambda: deliver_webhook.delay(delivery.pk))
+    delivery.refresh_from_db()
+    return delivery
+
+
+# --- Delivery -------------------------------------------------------------------------------------------
+
+
+def claim(delivery_id: int, now: datetime) -> bool:
+    """Take a due delivery for this worker; of two workers only one wins. A stale claim may be taken over."""
+    return (
+        WebhookDelivery.objects.filter(pk=delivery_id)
+        .filter(
+            Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+            | Q(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=now - STALE_CLAIM)
+        )
+        .update(status=WebhookDelivery.Status.DELIVERING, claimed_at=now)
+        == 1
+    )
+
+
+def due_deliveries(now: datetime) -> list[int]:
+    return list(
+        WebhookDelivery.objects.filter(
+            Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+            | Q(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=now - STALE_CLAIM)
+        ).values_list("pk", flat=True)[:500]
+    )
+
+
+def _retry_after_seconds(value: str | None, now: datetime) -> int | None:
+    if not value:
+        return None
+    try:
+        return max(0, min(int(value), MAX_RETRY_AFTER))
+    except ValueError:
+        try:
+            return max(0, min(int((parsedate_to_datetime(value) - now).total_seconds()), MAX_RETRY_AFTER))
+        except (TypeError, ValueError):
+            return None
+
+
+def attempt(delivery_id: int, now: datetime | None = None) -> WebhookDelivery | None:
+    """Claim and attempt one delivery; record the attempt; schedule the next or give up. ``now`` is for tests."""
+    now = now or timezone.now()
+    if not claim(delivery_id, now):
+        return None
+    delivery = WebhookDelivery.objects.select_related("event", "endpoint", "endpoint__organization").get(pk=delivery_id)
+    endpoint, event = delivery.endpoint, delivery.event
+    if not endpoint.enabled:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.FAILED)
+        return delivery
+    body = json.dumps(
+        {"type": event.type, "timestamp": event.created_at.isoformat().replace("+00:00", "Z"), "data": event.data},
+        separators=(",", ":"),
+    ).encode()
+    timestamp = int(now.timestamp())
+    headers = {
+        "webhook-id": event.public_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(endpoint, event.public_id, timestamp, body, now),
+        "User-Agent": "BizGaze-Connect-Webhooks/1",
+    }
+    status_code, excerpt, error, latency, retry_after = None, "", "", 0, None
+    try:
+        response = outbound.post(endpoint.url, body, headers, timeout=TIMEOUT_SECONDS)
+        status_code, latency = response.status, response.elapsed_ms
+        excerpt = response.body[:500].decode("utf-8", "replace")
+        retry_after = _retry_after_seconds(response.headers.get("retry-after"), now)
+    except outbound.BlockedURL as exc:
+        error = f"refused: {exc}"[:300]
+    except (OSError, http.client.HTTPException) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    DeliveryAttempt.objects.create(
+        delivery=delivery, status_code=status_code, latency_ms=latency, response_excerpt=excerpt, error=error
+    )
+    attempts = delivery.attempts + 1
+    fields: dict = {"attempts": attempts, "claimed_at": None}
+    if status_code is not None and 200 <= status_code < 300:
+        fields["status"] = WebhookDelivery.Status.SUCCEEDED
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+    elif status_code == 410:
+        fields["status"] = WebhookDelivery.Status.FAILED
+        _disable(endpoint, _("The endpoint answered 410 Gone."))
+    else:
+        if attempts >= len(RETRY_SCHEDULE):
+            fields["status"] = WebhookDelivery.Status.FAILED
+        else:
+            wait = retry_after if retry_after is not None else RETRY_SCHEDULE[attempts]
+            fields.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now + timedelta(seconds=wait))
+        failing_since = endpoint.failing_since or now
+        if not endpoint.failing_since:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+        if now - failing_since >= DISABLE_AFTER:
+            _disable(endpoint, _("Every delivery failed for 5 days."))
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
+    changed = WebhookEndpoint.objects.filter(pk=endpoint.pk, enabled=True).update(enabled=False, disabled_reason=reason)
+    if not changed:
+        return
+    admins = Membership.objects.for_org(endpoint.organization).filter(role__in=[Role.OWNER, Role.ADMIN])
+    recipients = [m.user.email for m in admins.select_related("user")]
+    if recipients:
+        send_mail(
+            _("Webhook endpoint disabled: %(url)s") % {"url": endpoint.url},
+            _(
+                "BizGaze Connect stopped sending events to %(url)s of %(org)s: %(reason)s Fix the endpoint and "
+                "enable it again in the organization's webhook settings."
+            )
+            % {"url": endpoint.url, "org": endpoint.organization.name, "reason": reason},
+            None,
+            recipients,
+        )
+    logger.warning("webhook endpoint %s disabled: %s", endpoint.public_id, reason)
