@@ -1,11 +1,12 @@
-"""Pages for integrations: the OAuth2 consent screen and the organization's API keys."""
+"""Pages for integrations: the OAuth2 consent screen, the organization's API keys and webhooks."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -17,8 +18,9 @@ from connect.scopes import SCOPES
 from orgs.models import Membership, Organization
 from orgs.views import OrgScopedMixin
 
-from . import services
-from .models import APIKey, Application
+from . import services, webhooks
+from .catalogue import EVENT_TYPES
+from .models import APIKey, Application, WebhookDelivery, WebhookEndpoint
 
 
 class OrganizationAuthorizationView(AuthorizationView):
@@ -102,3 +104,72 @@ class APIKeyRevokeView(OrgScopedMixin, View):
         services.api_key_revoke(key=key)
         messages.success(request, _("API key '%(name)s' revoked.") % {"name": key.name})
         return redirect("org_api_keys", org_slug=self.org.organization.slug)
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(label=gettext_lazy("URL"), max_length=2000, assume_scheme="https")
+    description = forms.CharField(label=gettext_lazy("Description"), max_length=200, required=False)
+    event_types = forms.MultipleChoiceField(
+        label=gettext_lazy("Events (none ticked: all)"),
+        choices=[(name, name) for name in EVENT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+
+class WebhooksView(OrgScopedMixin, View):
+    """The organization's webhook endpoints: add, enable or disable, rotate the secret, test, see deliveries."""
+
+    required_scope = "webhooks:read"
+
+    def _page(self, form: WebhookForm, *, secret: tuple | None = None, status: int = 200) -> HttpResponse:
+        endpoints = WebhookEndpoint.objects.for_org(self.org.organization).prefetch_related(
+            Prefetch(
+                "deliveries",
+                queryset=WebhookDelivery.objects.select_related("event")
+                .prefetch_related("attempt_log")
+                .order_by("-created_at"),
+            )
+        )
+        return self.render(
+            "integrations/webhooks.html",
+            {"endpoints": endpoints, "form": form, "secret": secret, "can_write": self.has_scope("webhooks:write")},
+            status=status,
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(WebhookForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_scope("webhooks:write"):
+            raise PermissionDenied
+        action = request.POST.get("action", "create")
+        if action == "create":
+            form = WebhookForm(request.POST)
+            if not form.is_valid():
+                return self._page(form, status=400)
+            try:
+                endpoint = webhooks.endpoint_create(organization=self.org.organization, **form.cleaned_data)
+            except ApplicationError as exc:
+                form.add_error(exc.details.get("field"), exc.message)
+                return self._page(form, status=exc.status_code)
+            return self._page(WebhookForm(), secret=(endpoint, endpoint.secret), status=201)
+        endpoint = self.get_object(WebhookEndpoint, public_id=request.POST.get("endpoint", ""))
+        if action == "rotate":
+            webhooks.endpoint_rotate_secret(endpoint=endpoint)
+            return self._page(WebhookForm(), secret=(endpoint, endpoint.secret))
+        if action == "test":
+            webhooks.endpoint_send_test(endpoint=endpoint)
+            messages.success(request, _("Test event queued for %(url)s.") % {"url": endpoint.url})
+        elif action in ("enable", "disable"):
+            webhooks.endpoint_update(endpoint=endpoint, enabled=action == "enable")
+        elif action == "delete":
+            endpoint.delete()
+            messages.success(request, _("Endpoint removed."))
+        elif action == "redeliver":
+            delivery = WebhookDelivery.objects.filter(endpoint=endpoint, public_id=request.POST.get("delivery")).first()
+            if delivery is None:
+                raise Http404
+            webhooks.delivery_redeliver(delivery=delivery)
+            messages.success(request, _("Delivery queued again."))
+        return redirect("org_webhooks", org_slug=self.org.organization.slug)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/members/<str:user_id>/remove", views.MemberRemoveView.as_view(), name="member_remove"),
     path("o/<slug:org_slug>/settings/", views.OrganizationSettingsView.as_view(), name="org_settings"),
     path("o/<slug:org_slug>/api-keys/", integration_views.APIKeysView.as_view(), name="org_api_keys"),
+    path("o/<slug:org_slug>/webhooks/", integration_views.WebhooksView.as_view(), name="org_webhooks"),
     path(
         "o/<slug:org_slug>/api-keys/<str:key_id>/revoke",
         integration_views.APIKeyRevokeView.as_view(),

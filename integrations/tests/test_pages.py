@@ -45,3 +45,38 @@ def test_revoke_is_scoped_to_the_organization(client, acme, globex, alice, gina)
     assert client.post(reverse("api_key_revoke", args=["acme", own.public_id])).status_code == 302
     own.refresh_from_db()
     assert own.revoked_at is not None
+
+
+def test_admin_manages_webhooks_from_the_page(
+    client, acme, carol, globex, gina, settings, django_capture_on_commit_callbacks
+):
+    from integrations.models import WebhookEndpoint
+
+    settings.CONNECT_OUTBOUND_ALLOW_HTTP = True
+    client.force_login(carol)
+    url = reverse("org_webhooks", args=["acme"])
+    response = client.post(url, {"url": "https://hooks.example.com/connect", "event_types": ["session.ended"]})
+    assert response.status_code == 201
+    page = response.content.decode()
+    secret = re.search(r'id="new-secret">(whsec_[^<]+)<', page).group(1)
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret == secret and endpoint.event_types == ["session.ended"]
+    client.post(url, {"action": "disable", "endpoint": endpoint.public_id})
+    endpoint.refresh_from_db()
+    assert not endpoint.enabled
+    listing = client.get(url).content.decode()
+    assert "hooks.example.com" in listing and "disabled" in listing and secret not in listing
+    # Globex's admin cannot touch Acme's endpoint through Globex's page.
+    client.force_login(gina)
+    assert (
+        client.post(
+            reverse("org_webhooks", args=["globex"]), {"action": "delete", "endpoint": endpoint.public_id}
+        ).status_code
+        == 404
+    )
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+def test_agent_cannot_add_webhooks(client, acme, bob):
+    client.force_login(bob)
+    assert client.get(reverse("org_webhooks", args=["acme"])).status_code == 403
