@@ -147,6 +147,11 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event_id} -> {self.endpoint_id} ({self.status})"
 
+    @property
+    def last_attempt(self) -> DeliveryAttempt | None:
+        attempts = list(self.attempt_log.all())  # uses the prefetched log when there is one
+        return attempts[-1] if attempts else None
+
 
 class DeliveryAttempt(models.Model):
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")

@@ -53,19 +53,25 @@ def test_admin_manages_webhooks_from_the_page(
     from integrations.models import WebhookEndpoint
 
     settings.CONNECT_OUTBOUND_ALLOW_HTTP = True
+    settings.CONNECT_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     client.force_login(carol)
     url = reverse("org_webhooks", args=["acme"])
-    response = client.post(url, {"url": "https://hooks.example.com/connect", "event_types": ["session.ended"]})
+    # Port 9 (discard) on loopback: nothing listens, so the test delivery fails without leaving the machine.
+    response = client.post(url, {"url": "http://127.0.0.1:9/connect", "event_types": ["session.ended"]})
     assert response.status_code == 201
     page = response.content.decode()
     secret = re.search(r'id="new-secret">(whsec_[^<]+)<', page).group(1)
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret == secret and endpoint.event_types == ["session.ended"]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"action": "test", "endpoint": endpoint.public_id})  # nothing listens: a failed attempt
+    listing = client.get(url).content.decode()
+    assert "webhook.test" in listing and "Pending" in listing and "Redeliver" in listing
     client.post(url, {"action": "disable", "endpoint": endpoint.public_id})
     endpoint.refresh_from_db()
     assert not endpoint.enabled
     listing = client.get(url).content.decode()
-    assert "hooks.example.com" in listing and "disabled" in listing and secret not in listing
+    assert "127.0.0.1:9/connect" in listing and "disabled" in listing and secret not in listing
     # Globex's admin cannot touch Acme's endpoint through Globex's page.
     client.force_login(gina)
     assert (
