@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import APIKey
+from .models import APIKey, OrganizationSSO
 
 
 @admin.register(APIKey)
@@ -22,3 +22,10 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # keys are created by organizations, which see the key once
+
+
+@admin.register(OrganizationSSO)
+class OrganizationSSOAdmin(admin.ModelAdmin):
+    list_display = ["organization", "default_role"]
+    search_fields = ["organization__name", "organization__slug"]
+    autocomplete_fields = ["organization"]

@@ -166,3 +166,19 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt at {self.attempted_at} ({self.status_code or self.error})"
+
+
+class OrganizationSSO(models.Model):
+    """How people of an organization sign in through its identity systems."""
+
+    organization = models.OneToOneField("orgs.Organization", on_delete=models.CASCADE, related_name="sso")
+    # BizGaze suite sign-in (docs/sso.md): tokens signed with HMAC-SHA256 under this secret.
+    bizgaze_secret = models.CharField(_("BizGaze suite secret"), max_length=200, blank=True)
+    default_role = models.CharField(_("role of people provisioned by SSO"), max_length=16, default="agent")
+
+    class Meta:
+        verbose_name = _("single sign-on settings")
+        verbose_name_plural = _("single sign-on settings")
+
+    def __str__(self) -> str:
+        return f"SSO of {self.organization}"

@@ -173,3 +173,18 @@ class WebhooksView(OrgScopedMixin, View):
             webhooks.delivery_redeliver(delivery=delivery)
             messages.success(request, _("Delivery queued again."))
         return redirect("org_webhooks", org_slug=self.org.organization.slug)
+
+
+def bizgaze_sso(request: HttpRequest) -> HttpResponse:
+    """``/sso?token=...``: sign in from the BizGaze suite."""
+    from django.contrib.auth import login
+
+    from .sso import bizgaze_sign_in
+
+    token = request.GET.get("token") or request.POST.get("token", "")
+    try:
+        user = bizgaze_sign_in(token, ip=request.META.get("REMOTE_ADDR"))
+    except ApplicationError as exc:
+        return render(request, "integrations/sso_error.html", {"message": exc.message}, status=exc.status_code)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("home")

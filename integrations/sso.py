@@ -1,0 +1,100 @@
+"""BizGaze suite sign-in, the old product's ``/sso``, kept for compatibility (token format in docs/sso.md).
+
+A token is ``<payload>.<signature>``: the payload is base64url (no padding) of a JSON object
+``{"email", "name", "org", "exp", "nonce"}``; the signature is base64url of HMAC-SHA256 over the payload text with
+the organization's secret. ``exp`` is at most five minutes ahead; each nonce is accepted once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from connect.errors import ApplicationError
+from orgs.models import Membership, Organization, Role, User
+from orgs.services import normalize_email, user_mark_email_verified
+from sessions.audit import audit_record
+
+from .models import OrganizationSSO
+
+MAX_AHEAD_SECONDS = 300
+MAX_TOKEN_CHARS = 4096
+
+
+class SSOError(ApplicationError):
+    status_code = 401
+    code = "sso_invalid"
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def make_token(secret: str, claims: dict) -> str:
+    """Build a token as the BizGaze suite does (for tests and for the suite's developers)."""
+    payload = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).rstrip(b"=").decode()
+    signature = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+    return f"{payload}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def _claims(token: str) -> tuple[dict, str, str]:
+    if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+        raise SSOError(_("The sign-in link is malformed."))
+    payload, signature = token.split(".")
+    try:
+        claims = json.loads(_b64decode(payload))
+        signature_bytes = _b64decode(signature)
+    except (ValueError, binascii.Error):
+        raise SSOError(_("The sign-in link is malformed.")) from None
+    if not isinstance(claims, dict) or not all(isinstance(claims.get(k), str) for k in ("email", "org", "nonce")):
+        raise SSOError(_("The sign-in link is missing its e-mail, organization or nonce."))
+    return claims, payload, signature_bytes
+
+
+@transaction.atomic
+def bizgaze_sign_in(token: str, *, ip: str | None = None) -> User:
+    """The user a valid token names, provisioned into its organization on first use. Anything wrong: SSOError."""
+    claims, payload, signature = _claims(token)
+    config = (
+        OrganizationSSO.objects.select_related("organization")
+        .filter(organization__slug=claims["org"], organization__status=Organization.Status.ACTIVE)
+        .exclude(bizgaze_secret="")
+        .first()
+    )
+    if config is None:
+        raise SSOError(_("This organization does not accept BizGaze sign-in."))
+    expected = hmac.new(config.bizgaze_secret.encode(), payload.encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, signature):
+        raise SSOError(_("The sign-in link's signature is not valid."))
+    now = time.time()
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or exp <= now:
+        raise SSOError(_("The sign-in link has expired."), code="sso_expired")
+    if exp > now + MAX_AHEAD_SECONDS:
+        raise SSOError(_("The sign-in link is valid for too long (at most 5 minutes)."))
+    # A nonce works once: the cache entry lives until the token could no longer be used anyway.
+    if not cache.add(f"sso-nonce:{config.organization_id}:{claims['nonce'][:200]}", 1, int(exp - now) + 60):
+        raise SSOError(_("This sign-in link was already used."), code="sso_replayed")
+    email = normalize_email(claims["email"])
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=None, name=str(claims.get("name", ""))[:150])
+        user_mark_email_verified(user)
+    if not user.is_active:
+        raise SSOError(_("This account is disabled."))
+    membership = Membership.objects.for_org(config.organization).filter(user=user).first()
+    if membership is None:
+        role = config.default_role if config.default_role in Role.values else Role.AGENT
+        Membership.objects.create(organization=config.organization, user=user, role=role)
+    audit_record(
+        organization=config.organization, action="sso.bizgaze_sign_in", actor=user, ip=ip, data={"email": email}
+    )
+    return user
