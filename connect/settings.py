@@ -149,6 +149,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A message taken by a worker that dies comes back to the queue after this many seconds (acks are late).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -221,6 +223,9 @@ CONNECT_TURN_TTL = timedelta(hours=env.int("CONNECT_TURN_TTL_HOURS", default=6))
 # unless a network is listed here.
 CONNECT_OUTBOUND_ALLOW_HTTP = env.bool("CONNECT_OUTBOUND_ALLOW_HTTP", default=DEBUG)
 CONNECT_OUTBOUND_ALLOWED_NETWORKS = env.list("CONNECT_OUTBOUND_ALLOWED_NETWORKS", default=[])
+# A webhook delivery claimed longer ago than this is taken to be abandoned by a dead worker (must exceed the 15 s
+# request timeout).
+CONNECT_WEBHOOK_STALE_CLAIM_SECONDS = env.int("CONNECT_WEBHOOK_STALE_CLAIM_SECONDS", default=60)
 
 # Invitations are the way into an organization; their links expire.
 INVITATION_TTL = timedelta(days=env.int("CONNECT_INVITATION_TTL_DAYS", default=7))

@@ -1,8 +1,8 @@
 """Webhook endpoints, the outbox, signing and delivery (Standard Webhooks).
 
-Delivery is at least once: a delivery is claimed with a conditional UPDATE; a claim that is older than
-``STALE_CLAIM`` (the worker died mid-request) may be claimed again. Celery acknowledges late, so a killed worker's
-message comes back too.
+Delivery is at least once: a delivery is claimed with a conditional UPDATE; a claim older than
+``CONNECT_WEBHOOK_STALE_CLAIM_SECONDS`` (its worker died mid-request) may be claimed again, by the beat sweeper.
+Celery acknowledges late, so a killed worker's message comes back too; the claim keeps it from sending twice.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import secrets
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 # Seconds to wait before each attempt: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_SCHEDULE = [0, 5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600]
 MAX_RETRY_AFTER = 10 * 3600
-STALE_CLAIM = timedelta(seconds=60)
 DISABLE_AFTER = timedelta(days=5)
 ROTATION_OVERLAP = timedelta(hours=24)
 TIMEOUT_SECONDS = 15
@@ -172,13 +172,17 @@ def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
 # --- Delivery -------------------------------------------------------------------------------------------
 
 
+def stale_claim() -> timedelta:
+    return timedelta(seconds=settings.CONNECT_WEBHOOK_STALE_CLAIM_SECONDS)
+
+
 def claim(delivery_id: int, now: datetime) -> bool:
     """Take a due delivery for this worker; of two workers only one wins. A stale claim may be taken over."""
     return (
         WebhookDelivery.objects.filter(pk=delivery_id)
         .filter(
             Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-            | Q(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=now - STALE_CLAIM)
+            | Q(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=now - stale_claim())
         )
         .update(status=WebhookDelivery.Status.DELIVERING, claimed_at=now)
         == 1
@@ -189,7 +193,7 @@ def due_deliveries(now: datetime) -> list[int]:
     return list(
         WebhookDelivery.objects.filter(
             Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-            | Q(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=now - STALE_CLAIM)
+            | Q(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=now - stale_claim())
         ).values_list("pk", flat=True)[:500]
     )
 

@@ -21,8 +21,13 @@ def sso(acme):
 
 
 def token(**overrides):
-    claims = {"email": "dan@acme.test", "name": "Dan", "org": "acme", "exp": int(time.time()) + 120,
-              "nonce": uuid.uuid4().hex}
+    claims = {
+        "email": "dan@acme.test",
+        "name": "Dan",
+        "org": "acme",
+        "exp": int(time.time()) + 120,
+        "nonce": uuid.uuid4().hex,
+    }
     claims.update(overrides)
     return make_token(overrides.pop("secret", SECRET), {k: v for k, v in claims.items() if k != "secret"})
 

@@ -219,7 +219,7 @@ def test_a_delivery_claimed_by_a_worker_that_died_is_delivered_once_more(endpoin
     assert webhooks.claim(delivery.pk, t0)  # a worker took it, then was killed before sending
     assert webhooks.attempt(delivery.pk, now=t0 + timedelta(seconds=10)) is None  # still its claim
     assert webhooks.due_deliveries(t0 + timedelta(seconds=10)) == []
-    later = t0 + webhooks.STALE_CLAIM + timedelta(seconds=1)
+    later = t0 + webhooks.stale_claim() + timedelta(seconds=1)
     assert webhooks.due_deliveries(later) == [delivery.pk]
     assert webhooks.attempt(delivery.pk, now=later).status == "succeeded"
     assert webhooks.attempt(delivery.pk, now=later + timedelta(minutes=5)) is None
