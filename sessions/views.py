@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -49,7 +50,7 @@ class SessionDashboardView(OrgScopedMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if not self.has_scope("sessions:write"):
-            raise Http404
+            raise PermissionDenied
         session = services.session_start(
             org=self.org,
             actor=services.Actor.from_request(request, "agent", request.user),

@@ -87,3 +87,15 @@ def test_someone_elses_customer_page_is_not_found(client, acme, bob):
     session = started(bob)
     services.session_join(code=session.code, actor=services.Actor(kind="customer"))
     assert client.get(reverse("customer_session", args=[session.public_id])).status_code == 404
+
+
+def test_member_without_session_scopes_is_refused(client, acme):
+    from orgs.models import Membership, Role
+    from orgs.tests.factories import UserFactory
+
+    viewer = UserFactory(email="mia@acme.test")
+    Membership.objects.create(organization=acme, user=viewer, role=Role.MEMBER)
+    client.force_login(viewer)
+    assert client.get(reverse("session_dashboard", args=["acme"])).status_code == 403
+    assert client.post(reverse("session_dashboard", args=["acme"])).status_code == 403
+    assert not SupportSession.objects.exists()
