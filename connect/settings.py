@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "channels",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "integrations.oidc",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -193,6 +195,14 @@ CONNECT_ADMIN_REQUIRE_MFA = env.bool("CONNECT_ADMIN_REQUIRE_MFA", default=not DE
 # Failed sign-ins are counted by django-axes (below) for every entry point alike, with an admin-visible record;
 # allauth's own failed-login limit would stop the web form before axes sees the attempt.
 ACCOUNT_RATE_LIMITS = {"login_failed": None}
+# Organization SSO (integrations.oidc): the organization's identity provider vouches for the address.
+SOCIALACCOUNT_ADAPTER = "integrations.sso.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_LOGIN_ON_GET = True
+SOCIALACCOUNT_STORE_TOKENS = False
 
 # Brute force: django-axes locks an account, and separately an address, after repeated failures
 # (web form, admin and the token endpoint alike). Attempts are listed in the admin.

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from oauth2_provider import views as oauth_views
 
 from integrations import api as integrations_api
-from integrations.views import OrganizationAuthorizationView, bizgaze_sso
+from integrations.views import OrganizationAuthorizationView, bizgaze_sso, login_router
 from orgs import api as orgs_api
 from orgs import views_mfa
 from sessions import api as session_api
@@ -85,6 +85,7 @@ urlpatterns = [
     path("accounts/2fa/", views_mfa.mfa_verify, name="mfa_verify"),
     path("sso", bizgaze_sso, name="bizgaze_sso"),
     path("account/security/", views_mfa.security, name="account_security"),
+    path("accounts/login/", login_router, name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("oauth/", include((oauth, "oauth2_provider"), namespace="oauth2_provider")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

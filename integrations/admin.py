@@ -26,6 +26,21 @@ class APIKeyAdmin(admin.ModelAdmin):
 
 @admin.register(OrganizationSSO)
 class OrganizationSSOAdmin(admin.ModelAdmin):
-    list_display = ["organization", "default_role"]
+    list_display = ["organization", "oidc_issuer", "require_sso", "default_role"]
     search_fields = ["organization__name", "organization__slug"]
     autocomplete_fields = ["organization"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.oidc_enabled:  # keep the organization's allauth application in step
+            from .sso import oidc_configure
+
+            oidc_configure(
+                organization=obj.organization,
+                issuer=obj.oidc_issuer,
+                client_id=obj.oidc_client_id,
+                client_secret=obj.oidc_client_secret,
+                email_domains=obj.email_domains,
+                default_role=obj.default_role,
+                require_sso=obj.require_sso,
+            )

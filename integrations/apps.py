@@ -11,3 +11,9 @@ class IntegrationsConfig(AppConfig):
         from . import webhooks
 
         events.record_in_transaction(webhooks.record)
+
+        from allauth.account.signals import user_logged_in
+
+        from . import sso
+
+        user_logged_in.connect(sso.provision_on_login, dispatch_uid="connect-sso-provision")

@@ -175,6 +175,16 @@ class OrganizationSSO(models.Model):
     # BizGaze suite sign-in (docs/sso.md): tokens signed with HMAC-SHA256 under this secret.
     bizgaze_secret = models.CharField(_("BizGaze suite secret"), max_length=200, blank=True)
     default_role = models.CharField(_("role of people provisioned by SSO"), max_length=16, default="agent")
+    # OpenID Connect (integrations.oidc): people with an address in these domains sign in at this issuer.
+    oidc_issuer = models.URLField(_("OpenID Connect issuer"), blank=True)
+    oidc_client_id = models.CharField(_("client id"), max_length=200, blank=True)
+    oidc_client_secret = models.CharField(_("client secret"), max_length=500, blank=True)
+    email_domains = models.JSONField(_("e-mail domains"), default=list, blank=True)
+    require_sso = models.BooleanField(
+        _("require single sign-on"),
+        default=False,
+        help_text=_("Members cannot sign in with a password; owners keep a break-glass password sign-in, audited."),
+    )
 
     class Meta:
         verbose_name = _("single sign-on settings")
@@ -182,3 +192,11 @@ class OrganizationSSO(models.Model):
 
     def __str__(self) -> str:
         return f"SSO of {self.organization}"
+
+    @property
+    def provider_id(self) -> str:
+        return f"org-{self.organization.slug}"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)

@@ -14,6 +14,8 @@ import hmac
 import json
 import time
 
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -98,3 +100,137 @@ def bizgaze_sign_in(token: str, *, ip: str | None = None) -> User:
         organization=config.organization, action="sso.bizgaze_sign_in", actor=user, ip=ip, data={"email": email}
     )
     return user
+
+
+# --- OpenID Connect per organization ---------------------------------------------------------------------
+
+
+def oidc_configure(
+    *,
+    organization: Organization,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    email_domains: list[str],
+    default_role: str = Role.AGENT,
+    require_sso: bool = False,
+) -> OrganizationSSO:
+    """Point an organization's e-mail domains at its identity provider (an allauth SocialApp per organization)."""
+    from allauth.socialaccount.models import SocialApp
+
+    domains = sorted({d.strip().lower().lstrip("@") for d in email_domains if d.strip()})
+    taken = OrganizationSSO.objects.exclude(organization=organization).filter(oidc_issuer__gt="")
+    for other in taken:
+        if set(other.email_domains) & set(domains):
+            raise ApplicationError(_("Another organization signs in people of these domains."), code="domain_taken")
+    config, _created = OrganizationSSO.objects.get_or_create(organization=organization)
+    config.oidc_issuer = issuer.rstrip("/")
+    config.oidc_client_id = client_id
+    config.oidc_client_secret = client_secret
+    config.email_domains = domains
+    config.default_role = default_role
+    config.require_sso = require_sso
+    config.save()
+    SocialApp.objects.update_or_create(
+        provider="connect_oidc",
+        provider_id=config.provider_id,
+        defaults={
+            "name": organization.name,
+            "client_id": client_id,
+            "secret": client_secret,
+            "settings": {"server_url": config.oidc_issuer},
+        },
+    )
+    return config
+
+
+def sso_for_email(email: str) -> OrganizationSSO | None:
+    """The organization whose identity provider signs in this address, if any."""
+    domain = (email or "").rsplit("@", 1)[-1].strip().lower()
+    if not domain:
+        return None
+    for config in OrganizationSSO.objects.select_related("organization").filter(
+        oidc_issuer__gt="", organization__status=Organization.Status.ACTIVE
+    ):
+        if domain in config.email_domains:
+            return config
+    return None
+
+
+def password_sign_in_refused(user: User) -> OrganizationSSO | None:
+    """The SSO-only organization that forbids this user a password, or None (owners keep a break-glass path)."""
+    for config in OrganizationSSO.objects.select_related("organization").filter(require_sso=True, oidc_issuer__gt=""):
+        membership = Membership.objects.for_org(config.organization).filter(user=user).first()
+        if membership is not None and membership.role != Role.OWNER:
+            return config
+    return None
+
+
+def _provision(config: OrganizationSSO, user: User, ip: str | None) -> None:
+    if not Membership.objects.for_org(config.organization).filter(user=user).exists():
+        role = config.default_role if config.default_role in Role.values else Role.AGENT
+        Membership.objects.create(organization=config.organization, user=user, role=role)
+        audit_record(
+            organization=config.organization,
+            action="sso.provisioned",
+            actor=user,
+            ip=ip,
+            data={"email": user.email, "role": role},
+        )
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Only addresses of the organization's domains may sign in through its identity provider."""
+
+    def _config(self, request, sociallogin) -> OrganizationSSO:
+        provider_id = sociallogin.account.get_provider().app.provider_id
+        config = (
+            OrganizationSSO.objects.select_related("organization")
+            .filter(organization__slug=provider_id.removeprefix("org-"))
+            .first()
+        )
+        if config is None or not config.oidc_enabled:
+            raise ImmediateHttpResponse(_sso_refused(request, _("This organization has no single sign-on.")))
+        return config
+
+    def pre_social_login(self, request, sociallogin) -> None:
+        config = self._config(request, sociallogin)
+        email = (sociallogin.user.email or "").lower()
+        if not email or email.rsplit("@", 1)[-1] not in config.email_domains:
+            raise ImmediateHttpResponse(
+                _sso_refused(
+                    request,
+                    _("%(email)s is not an address of %(org)s.")
+                    % {"email": email or "?", "org": config.organization.name},
+                )
+            )
+
+    def is_open_for_signup(self, request, sociallogin) -> bool:
+        # pre_social_login has already checked that the address belongs to the organization's domains.
+        return True
+
+    def save_user(self, request, sociallogin, form=None):
+        user = super().save_user(request, sociallogin, form)
+        user_mark_email_verified(user)
+        return user
+
+
+def _sso_refused(request, message: str):
+    from django.shortcuts import render
+
+    return render(request, "integrations/sso_error.html", {"message": message}, status=403)
+
+
+def provision_on_login(sender, request, user, **kwargs) -> None:
+    """allauth's user_logged_in: a sign-in through an organization's IdP makes the person a member."""
+    sociallogin = kwargs.get("sociallogin")
+    if sociallogin is None:
+        return
+    provider_id = sociallogin.account.get_provider().app.provider_id or ""
+    config = (
+        OrganizationSSO.objects.select_related("organization")
+        .filter(organization__slug=provider_id.removeprefix("org-"))
+        .first()
+    )
+    if config is not None:
+        _provision(config, user, request.META.get("REMOTE_ADDR") if request else None)

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -188,3 +189,46 @@ def bizgaze_sso(request: HttpRequest) -> HttpResponse:
         return render(request, "integrations/sso_error.html", {"message": exc.message}, status=exc.status_code)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return redirect("home")
+
+
+def login_router(request: HttpRequest) -> HttpResponse:
+    """The sign-in page: addresses of an organization with single sign-on go to its identity provider; a member
+    of an SSO-only organization cannot use a password (owners can, as an audited break-glass)."""
+    from allauth.account.views import login as allauth_login
+
+    from sessions.audit import audit_record
+
+    from .sso import password_sign_in_refused, sso_for_email
+
+    if request.method == "POST":
+        email = request.POST.get("login", "").strip().lower()
+        config = sso_for_email(email)
+        break_glass = request.POST.get("break_glass") == "1"
+        if config is not None and not break_glass:
+            return redirect(reverse("connect_oidc_login", kwargs={"provider_id": config.provider_id}))
+        response = allauth_login(request)
+        user = request.user if request.user.is_authenticated else None
+        if user is not None:
+            refused = password_sign_in_refused(user)
+            if refused is not None:
+                from django.contrib.auth import logout
+
+                logout(request)
+                return render(
+                    request,
+                    "integrations/sso_error.html",
+                    {
+                        "message": _("%(org)s signs you in through its identity provider; passwords are turned off.")
+                        % {"org": refused.organization.name}
+                    },
+                    status=403,
+                )
+            if config is not None and break_glass:
+                audit_record(
+                    organization=config.organization,
+                    action="sso.break_glass",
+                    actor=user,
+                    ip=request.META.get("REMOTE_ADDR"),
+                )
+        return response
+    return allauth_login(request)

@@ -132,6 +132,14 @@ class TokenView(APIView):
             raise ApplicationError(
                 _("The e-mail address or password is not correct."), code="invalid_credentials", status_code=401
             )
+        from integrations.sso import password_sign_in_refused
+
+        if password_sign_in_refused(user) is not None:
+            raise ApplicationError(
+                _("Your organization signs you in through its identity provider; passwords are turned off."),
+                code="sso_required",
+                status_code=403,
+            )
         if mfa.has_confirmed_device(user):
             if not values.get("otp"):
                 raise ApplicationError(
