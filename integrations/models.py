@@ -180,6 +180,9 @@ class OrganizationSSO(models.Model):
     oidc_client_id = models.CharField(_("client id"), max_length=200, blank=True)
     oidc_client_secret = models.CharField(_("client secret"), max_length=500, blank=True)
     email_domains = models.JSONField(_("e-mail domains"), default=list, blank=True)
+    # Domains the operator has verified the organization owns. Organization admins may only route these to their
+    # identity provider: routing someone else's domain would let an IdP sign in people it does not own.
+    verified_domains = models.JSONField(_("verified e-mail domains"), default=list, blank=True)
     require_sso = models.BooleanField(
         _("require single sign-on"),
         default=False,

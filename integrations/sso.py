@@ -234,3 +234,43 @@ def provision_on_login(sender, request, user, **kwargs) -> None:
     )
     if config is not None:
         _provision(config, user, request.META.get("REMOTE_ADDR") if request else None)
+
+
+def oidc_configure_by_org_admin(
+    *,
+    organization: Organization,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    email_domains: list[str],
+    default_role: str,
+    require_sso: bool,
+) -> OrganizationSSO:
+    """:func:`oidc_configure` for the organization's own admins: only domains the operator verified, and the
+    secret is kept when left empty."""
+    config = OrganizationSSO.objects.filter(organization=organization).first()
+    verified = set(config.verified_domains) if config else set()
+    wanted = {d.strip().lower().lstrip("@") for d in email_domains if d.strip()}
+    if not wanted <= verified:
+        raise ApplicationError(
+            _("Only verified domains can use single sign-on: %(domains)s. Ask support to verify others.")
+            % {"domains": ", ".join(sorted(verified)) or _("none yet")},
+            code="domain_not_verified",
+            details={"field": "email_domains"},
+        )
+    if default_role not in (Role.AGENT, Role.MEMBER):
+        raise ApplicationError(
+            _("New people may be agents or members."), code="invalid_role", details={"field": "default_role"}
+        )
+    secret = client_secret or (config.oidc_client_secret if config else "")
+    if not (issuer and client_id and secret):
+        raise ApplicationError(_("Give the issuer, the client id and the client secret."), code="incomplete")
+    return oidc_configure(
+        organization=organization,
+        issuer=issuer,
+        client_id=client_id,
+        client_secret=secret,
+        email_domains=sorted(wanted),
+        default_role=default_role,
+        require_sso=require_sso,
+    )

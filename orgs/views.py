@@ -16,7 +16,7 @@ from django.views import View
 from connect.errors import ApplicationError, NotFound
 
 from . import selectors, services
-from .forms import InvitationForm, InvitationSignupForm, OrganizationSecurityForm, RoleForm
+from .forms import InvitationForm, InvitationSignupForm, OrganizationSecurityForm, RoleForm, SSOForm
 from .models import Invitation, Membership, Role
 from .tenancy import OrgContext, get_for_org_or_404, org_context_for_user
 
@@ -200,17 +200,64 @@ class MemberRemoveView(OrgScopedMixin, View):
 class OrganizationSettingsView(OrgScopedMixin, View):
     required_scope = "org:read"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def _sso_form(self, data=None) -> SSOForm:
+        from integrations.models import OrganizationSSO
+
+        config = OrganizationSSO.objects.filter(organization=self.org.organization).first()
+        initial = {}
+        if config:
+            initial = {
+                "oidc_issuer": config.oidc_issuer,
+                "oidc_client_id": config.oidc_client_id,
+                "email_domains": config.email_domains,
+                "default_role": config.default_role,
+                "require_sso": config.require_sso,
+            }
+        return SSOForm(data, initial=initial, domains=config.verified_domains if config else [])
+
+    def _page(self, sso_form: SSOForm, status: int = 200) -> HttpResponse:
         form = OrganizationSecurityForm(initial={"require_mfa": self.org.organization.require_mfa})
-        return self.render("orgs/settings.html", {"form": form, "can_edit": self.has_scope("org:write")})
+        return self.render(
+            "orgs/settings.html",
+            {"form": form, "sso_form": sso_form, "can_edit": self.has_scope("org:write")},
+            status=status,
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._page(self._sso_form())
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if not self.has_scope("org:write"):
             raise PermissionDenied
+        if request.POST.get("section") == "sso":
+            return self._save_sso(request)
         form = OrganizationSecurityForm(request.POST)
         if form.is_valid():
             services.organization_set_require_mfa(
                 organization=self.org.organization, require_mfa=form.cleaned_data["require_mfa"]
             )
             messages.success(request, _("Settings saved."))
+        return redirect("org_settings", org_slug=self.org.organization.slug)
+
+    def _save_sso(self, request: HttpRequest) -> HttpResponse:
+        from integrations.sso import oidc_configure_by_org_admin
+
+        sso_form = self._sso_form(request.POST)
+        if not sso_form.is_valid():
+            return self._page(sso_form, status=400)
+        try:
+            data = sso_form.cleaned_data
+            oidc_configure_by_org_admin(
+                organization=self.org.organization,
+                issuer=data["oidc_issuer"],
+                client_id=data["oidc_client_id"],
+                client_secret=data["oidc_client_secret"],
+                email_domains=data["email_domains"],
+                default_role=data["default_role"],
+                require_sso=data["require_sso"],
+            )
+        except ApplicationError as exc:
+            sso_form.add_error(exc.details.get("field"), exc.message)
+            return self._page(sso_form, status=exc.status_code)
+        messages.success(request, _("Single sign-on saved."))
         return redirect("org_settings", org_slug=self.org.organization.slug)

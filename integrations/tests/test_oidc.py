@@ -197,3 +197,36 @@ def test_token_endpoint_refuses_passwords_where_sso_is_required(acme, bob, idp):
         format="json",
     )
     assert response.status_code == 403 and response.json()["error"]["code"] == "sso_required"
+
+
+def test_org_admin_configures_sso_for_verified_domains_only(client, acme, carol, bob, globex, gina):
+    from allauth.socialaccount.models import SocialApp
+
+    from integrations.models import OrganizationSSO
+
+    url = reverse("org_settings", args=["acme"])
+    client.force_login(carol)
+    assert "needs a verified e-mail domain" in client.get(url).content.decode()
+    OrganizationSSO.objects.create(organization=acme, verified_domains=["acme-corp.test"])  # verified by support
+    form = {
+        "section": "sso",
+        "oidc_issuer": "https://idp.acme-corp.test",
+        "oidc_client_id": "connect",
+        "oidc_client_secret": "s3cret",
+        "email_domains": ["acme-corp.test"],
+        "default_role": "agent",
+    }
+    hijack = client.post(url, {**form, "email_domains": ["gmail.com"]})
+    assert hijack.status_code == 400 and not SocialApp.objects.exists()
+    assert client.post(url, form).status_code == 302
+    app = SocialApp.objects.get(provider_id="org-acme")
+    assert app.client_id == "connect" and app.secret == "s3cret"
+    # Saving again without a secret keeps the current one.
+    assert client.post(url, {**form, "oidc_client_secret": "", "require_sso": "on"}).status_code == 302
+    app.refresh_from_db()
+    assert app.secret == "s3cret" and OrganizationSSO.objects.get(organization=acme).require_sso
+
+    client.force_login(bob)
+    assert client.post(url, form).status_code == 403
+    client.force_login(gina)
+    assert client.post(url, form).status_code == 404
