@@ -230,3 +230,8 @@ def test_org_admin_configures_sso_for_verified_domains_only(client, acme, carol,
     assert client.post(url, form).status_code == 403
     client.force_login(gina)
     assert client.post(url, form).status_code == 404
+
+
+def test_sign_in_page_does_not_list_organizations(client, idp):
+    page = client.get(reverse("account_login")).content.decode()
+    assert "Acme Inc" not in page and "org-acme" not in page and "Sign Up Closed" not in page
