@@ -210,3 +210,11 @@ def test_password_reset_sends_a_link(client, alice):
     response = client.post(reverse("account_reset_password"), {"email": "alice@acme.test"})
     assert response.status_code == 302
     assert "/accounts/password/reset/key/" in mail.outbox[-1].body
+
+
+def test_settings_page_title_is_plain_text(client, acme, carol):
+    client.force_login(carol)
+    page = client.get(reverse("org_settings", args=["acme"])).content.decode()
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert title.strip() == "Settings · Acme Inc"
+    assert page.count("Single sign-on</h2>") == 1
