@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
@@ -18,42 +16,11 @@ from standardwebhooks.webhooks import Webhook
 from connect import outbound
 from integrations import webhooks
 from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from integrations.tests.receiver import Receiver
 from orgs.tenancy import org_context_for_user
 from sessions import services as session_services
 
 pytestmark = pytest.mark.django_db
-
-
-class Receiver:
-    """An HTTP receiver on loopback that records requests and answers from a script of responses."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.responses: list[tuple[int, dict]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"headers": dict(self.headers.items()), "body": body})
-                status, headers = receiver.responses.pop(0) if receiver.responses else (200, {})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

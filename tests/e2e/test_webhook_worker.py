@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
@@ -19,39 +17,11 @@ from django.utils import timezone
 from connect.celery import app
 from integrations import webhooks
 from integrations.models import WebhookDelivery, WebhookEvent
+from integrations.tests.receiver import Receiver
 
 from .servers import PYTHON, REPO, require_services, server_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-class HangingReceiver:
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(dict(self.headers.items()))
-                if len(receiver.requests) == 1:
-                    receiver.release.wait(20)  # the first request never gets a timely answer
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def wait_for(check, timeout: float, what: str):
@@ -65,7 +35,7 @@ def wait_for(check, timeout: float, what: str):
 
 def test_killed_worker_delivery_is_delivered_exactly_once_more(acme, tmp_path):
     database_url, redis_url = require_services()
-    receiver = HangingReceiver()
+    receiver = Receiver(hold_first=True)
     settings_dict = connection.settings_dict
     worker_env = server_env(
         tmp_path,
@@ -137,7 +107,8 @@ def test_killed_worker_delivery_is_delivered_exactly_once_more(acme, tmp_path):
         )
         time.sleep(3)  # the killed worker's message also came back (late ack); it must not send a third time
         assert len(receiver.requests) == 2
-        assert receiver.requests[0]["webhook-id"] == receiver.requests[1]["webhook-id"] == event.public_id
+        ids = [request["headers"]["webhook-id"] for request in receiver.requests]
+        assert ids == [event.public_id, event.public_id]
     finally:
         for process in workers:
             if process.poll() is None:
