@@ -130,8 +130,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_ENDED)
             return
         await self.channel_layer.group_add(live.party_group(self.session_id, self.role), self.channel_name)
-        if self.status == session.status:
-            await live.set_status(self.session_id, self.status)
+        await live.seed_status(self.session_id, session.status)
         self.epoch = await live.store().incr(f"live:session:{self.session_id}:epoch:{self.role}")
         await self._mark_present()
         peer = await live.presence_get(self.session_id, self.peer_role)
@@ -191,8 +190,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 message = json.loads(text_data)
             except ValueError:
                 raise ProtocolError("malformed") from None
-            if self.status != Status.ACTIVE:  # anything but the hot path: take the shared view
-                self.status = await live.status(self.session_id) or self.status
+            if self.status != Status.ACTIVE:  # anything but the hot path: take the further of the two views
+                self.status = _latest(self.status, await live.status(self.session_id))
             kind, fields = protocol.parse(message, self.role, self.status)
             await self._handle(kind, fields)
         except ProtocolError as exc:

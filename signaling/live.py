@@ -50,6 +50,12 @@ class MemoryStore:
     async def set(self, key: str, value: Any, ttl: int = STATE_TTL) -> None:
         self._values[key] = (value, time.monotonic() + ttl if ttl else 0)
 
+    async def add(self, key: str, value: Any, ttl: int = STATE_TTL) -> bool:
+        if self._alive(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
 
@@ -83,6 +89,9 @@ class RedisStore:
 
     async def set(self, key: str, value: Any, ttl: int = STATE_TTL) -> None:
         await self._redis.set(key, json.dumps(value), ex=ttl or None)
+
+    async def add(self, key: str, value: Any, ttl: int = STATE_TTL) -> bool:
+        return bool(await self._redis.set(key, json.dumps(value), ex=ttl or None, nx=True))
 
     async def delete(self, key: str) -> None:
         await self._redis.delete(key)
@@ -159,8 +168,10 @@ async def status(session_id: str) -> str | None:
     return await store().get(_status_key(session_id))
 
 
-async def set_status(session_id: str, value: str) -> None:
-    await store().set(_status_key(session_id), value)
+async def seed_status(session_id: str, value: str) -> None:
+    """Record a status read from the database unless one is recorded already: a transition committed since the
+    read has written a newer one, and only transitions may overwrite."""
+    await store().add(_status_key(session_id), value)
 
 
 async def stamp(session_id: str, role: str, message: dict[str, Any]) -> dict[str, Any]:

@@ -339,3 +339,18 @@ async def test_sessions_abandoned_by_a_dead_process_are_ended_by_the_beat_task(a
     assert await status_of(session_id) == Status.ENDED
     state = await next_of(agent, "state")
     assert state["end_reason"] == "disconnected"
+
+
+async def test_a_stale_shared_status_cannot_block_consent(acme, bob):
+    """A status read from the database before a transition committed must never win over the newer one."""
+    from signaling import live
+
+    session_id, token = await new_session(bob)
+    # What a consumer that read the database just before the customer joined would hold.
+    await live.store().set(f"live:session:{session_id}:status", "waiting")
+    await live.seed_status(session_id, "waiting")
+    customer = await customer_socket(session_id, token)
+    await customer.send_json_to({"type": "consent.grant"})
+    assert (await next_of(customer, "state"))["status"] == "active"
+    assert await status_of(session_id) == Status.ACTIVE
+    await customer.disconnect()

@@ -35,10 +35,18 @@ def wait_until(check, timeout=20.0, interval=0.25):
     raise AssertionError("condition not met in time")
 
 
-def test_agent_sees_the_customers_screen_and_both_see_the_end(product, browser, screenshot):
-    console_errors = []
+@pytest.fixture
+def console():
+    """Every console line of the pages, printed after the test (pytest shows it when the test failed)."""
+    lines: list[tuple[str, str, str]] = []
+    yield lines
+    for page_name, kind, text in lines:
+        print(f"[{page_name} console {kind}] {text}")
+
+
+def test_agent_sees_the_customers_screen_and_both_see_the_end(product, browser, screenshot, console):
     agent = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
-    agent.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    agent.on("console", lambda m: console.append(("agent", m.type, m.text)))
     agent.goto(f"{product}/accounts/login/")
     agent.get_by_label(re.compile("Email", re.I)).fill(OWNER_EMAIL)
     agent.get_by_label(re.compile("Password", re.I)).fill(OWNER_PASSWORD)
@@ -51,7 +59,7 @@ def test_agent_sees_the_customers_screen_and_both_see_the_end(product, browser, 
     assert re.fullmatch(r"\d{9}", code)
 
     customer = browser.new_context(viewport={"width": 1000, "height": 760}).new_page()
-    customer.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    customer.on("console", lambda m: console.append(("customer", m.type, m.text)))
     customer.goto(f"{product}/join")
     customer.get_by_label("Code").fill(f"{code[:3]} {code[3:6]} {code[6:]}")
     customer.get_by_role("button", name="Continue").click()
@@ -82,7 +90,7 @@ def test_agent_sees_the_customers_screen_and_both_see_the_end(product, browser, 
     assert "Ended by the agent" in row.inner_text()
     assert re.fullmatch(r"0:0[1-9]", row.locator(".duration").inner_text())
     screenshot("sessions-history", agent)
-    assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
+    assert not [text for _page, _kind, text in console if "Content Security Policy" in text]
 
 
 def test_customer_stopping_ends_the_session_for_the_agent(product, browser):
