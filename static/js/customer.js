@@ -64,10 +64,10 @@ function applyStatus(next) {
 }
 
 const client = new SignalingClient(root.dataset.ws);
-const shareButton = document.getElementById("share");
-shareButton.disabled = true; // until the agent's side of the session is reachable
+// The consent buttons come disabled from the server and work once the session's connection is up.
 on(client, "hello", (m) => {
-  shareButton.disabled = false;
+  document.getElementById("share").disabled = false;
+  document.getElementById("decline").disabled = false;
   applyStatus(m.session.status);
   if (m.session.status === "active" && stream && pc) offer({ iceRestart: true });
 });

@@ -93,8 +93,9 @@ def test_agent_sees_the_customers_screen_and_both_see_the_end(product, browser, 
     assert not [text for _page, _kind, text in console if "Content Security Policy" in text]
 
 
-def test_customer_stopping_ends_the_session_for_the_agent(product, browser):
+def test_customer_stopping_ends_the_session_for_the_agent(product, browser, console):
     agent = browser.new_context().new_page()
+    agent.on("console", lambda m: console.append(("agent", m.type, m.text)))
     agent.goto(f"{product}/accounts/login/")
     agent.get_by_label(re.compile("Email", re.I)).fill(OWNER_EMAIL)
     agent.get_by_label(re.compile("Password", re.I)).fill(OWNER_PASSWORD)
@@ -105,10 +106,26 @@ def test_customer_stopping_ends_the_session_for_the_agent(product, browser):
     code = agent.locator("[data-copy]").first.get_attribute("data-copy")
 
     customer = browser.new_context().new_page()
+    customer.on("console", lambda m: console.append(("customer", m.type, m.text)))
     customer.goto(f"{product}/join/{code}")
     customer.get_by_role("button", name="Continue").click()
     customer.get_by_role("button", name="Share my screen").click()
-    wait_until(lambda: agent.evaluate("() => document.getElementById('screen').videoWidth"))
+    try:
+        wait_until(lambda: agent.evaluate("() => document.getElementById('screen').videoWidth"))
+    except AssertionError:
+        print(
+            "CUSTOMER",
+            customer.evaluate("""() => [document.getElementById('customer').dataset.status,
+            ...['consent','waiting','sharing','ended'].map(id => id + ':' + !document.getElementById(id).hidden),
+            document.getElementById('share').disabled, document.getElementById('connection').textContent]"""),
+        )
+        print(
+            "AGENT",
+            agent.evaluate("""() => [document.getElementById('viewer').dataset.status,
+            document.getElementById('status').textContent, document.getElementById('connection').textContent,
+            window.connectViewer.pc && window.connectViewer.pc.connectionState]"""),
+        )
+        raise
     customer.get_by_role("button", name="Stop sharing").click()
     summary = wait_until(lambda: agent.locator("#summary").is_visible() and agent.locator("#summary").inner_text())
     assert "The customer stopped sharing" in summary
