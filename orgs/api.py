@@ -294,21 +294,14 @@ class MemberDetailView(OrgAPIView):
         data = MemberInput(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_change_role(
-            membership=self.get_object(), actor=self._actor(), role=data.validated_data["role"]
+            membership=self.get_object(), actor=self.acting_person(), role=data.validated_data["role"]
         )
         return Response(MemberOutput(membership).data)
 
     @extend_schema(responses={204: None}, summary="Remove a member")
     def delete(self, request, member_id: str):
-        services.membership_remove(membership=self.get_object(), actor=self._actor())
+        services.membership_remove(membership=self.get_object(), actor=self.acting_person())
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    def _actor(self):
-        if self.org.user is None:
-            raise ApplicationError(
-                _("Changing members needs a person's credential."), code="person_required", status_code=403
-            )
-        return self.org.user
 
 
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
@@ -329,10 +322,8 @@ class InvitationListView(OrgAPIView):
     def post(self, request):
         data = InvitationInput(data=request.data)
         data.is_valid(raise_exception=True)
-        if self.org.user is None:
-            raise ApplicationError(_("Inviting needs a person's credential."), code="person_required", status_code=403)
         invitation, _token = services.invitation_create(
-            organization=self.org.organization, inviter=self.org.user, **data.validated_data
+            organization=self.org.organization, inviter=self.acting_person(), **data.validated_data
         )
         return Response(InvitationOutput(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -346,7 +337,5 @@ class InvitationDetailView(OrgAPIView):
 
     @extend_schema(responses={204: None}, summary="Withdraw an invitation")
     def delete(self, request, invitation_id: str):
-        if self.org.user is None:
-            raise ApplicationError(_("This needs a person's credential."), code="person_required", status_code=403)
-        services.invitation_revoke(invitation=self.get_object(), actor=self.org.user)
+        services.invitation_revoke(invitation=self.get_object(), actor=self.acting_person())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -65,6 +65,13 @@ class OrgAPIView(generics.GenericAPIView):
                 details={"required_scope": scope},
             )
 
+    def acting_person(self):
+        """The person acting, for rules that weigh a person's role (members, invitations); 403 for credentials
+        of the organization itself (API keys, client credentials)."""
+        if self.org.user is None:
+            raise Forbidden(_("This needs a person's credential, not an organization's."), code="person_required")
+        return self.org.user
+
     def get_queryset(self) -> QuerySet:
         return self.scope_queryset(self.model.objects.for_org(self.org.organization))
 

@@ -125,7 +125,7 @@ def test_write_scope_cannot_touch_another_organization(kind, acme, alice, globex
 
 def test_no_credential_is_401(acme):
     response = APIClient().get("/api/v1/members")
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
@@ -237,3 +237,15 @@ def test_invitations_api(acme, carol):
     assert [i["id"] for i in client.get("/api/v1/invitations").json()["results"]] == [invitation_id]
     assert client.delete(f"/api/v1/invitations/{invitation_id}").status_code == 204
     assert client.get("/api/v1/invitations").json()["results"] == []
+
+
+def test_person_only_actions_refuse_organization_credentials(acme, alice, bob):
+    _key, secret = integration_services.api_key_create(
+        org=org_context_for_user(alice, "acme"), name="k", scopes=["members:read", "members:write"]
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = client.post("/api/v1/invitations", {"email": "x@acme.test", "role": "member"}, format="json")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "person_required"
+    assert client.delete(f"/api/v1/members/{bob.public_id}").json()["error"]["code"] == "person_required"
+    assert Membership.objects.filter(user=bob).exists()
