@@ -19,7 +19,7 @@ migrate: $(DEPS)
 ## The product on embedded defaults (or on DATABASE_URL/REDIS_URL when set), HTTP + WebSocket on 127.0.0.1:$(PORT).
 run: migrate
 	$(BIN)/python manage.py bootstrap_demo
-	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) connect.asgi:application
+	$(BIN)/python -m connect.serve --port $(PORT)
 
 ## The whole test suite.
 test: $(DEPS)

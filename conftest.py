@@ -22,6 +22,9 @@ def pytest_configure(config):
     # Threads (the live server, Channels' database_sync_to_async pool) must not keep connections open
     # past a test, or PostgreSQL refuses to drop the test database at the end.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # pytest's own process opens connections per test, not from the pool; the servers the end-to-end suites start
+    # run with the production settings, pool included.
+    settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
     # Tasks run inline in tests, even where REDIS_URL makes Redis the broker: no worker runs beside pytest.
     from connect.celery import app
 

@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connect.api.pagination import NewestFirstCursorPagination
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
 from connect.errors import ApplicationError, NotFound
 from orgs.models import Membership
@@ -81,6 +82,7 @@ class SessionListView(OrgAPIView):
     model = SupportSession
     required_scopes = {"GET": "sessions:read", "POST": "sessions:write"}
     serializer_class = SessionOutput
+    pagination_class = NewestFirstCursorPagination
 
     def scope_queryset(self, queryset):
         queryset = queryset.select_related("agent", "organization")
@@ -105,7 +107,7 @@ class SessionListView(OrgAPIView):
                         details={"field": name},
                     )
                 queryset = queryset.filter(**{lookup: value})
-        return queryset.order_by("-created_at")
+        return queryset  # ordered by the pagination: newest first
 
     @extend_schema(
         summary="Support sessions",

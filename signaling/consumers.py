@@ -29,13 +29,29 @@ CLOSE_ENDED = 4410
 grace_timers: set[asyncio.Task] = set()
 
 
-class HelloConsumer(AsyncJsonWebsocketConsumer):
+class _NoDatabaseDispatch:
+    """Channels runs ``close_old_connections`` in a thread before every message a consumer handles: a thread hop
+    per relayed message or heartbeat. These consumers reach the database only through ``database_sync_to_async``,
+    which does that itself, so dispatch goes straight to the handler."""
+
+    async def dispatch(self, message):
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class HelloConsumer(_NoDatabaseDispatch, AsyncJsonWebsocketConsumer):
     """``/ws/v1/hello``: a client checks it can reach the WebSocket endpoint and is authenticated; the agents'
     pages keep it open, so a person with a heartbeat here counts as an online agent.
 
     Answers one ``hello`` message naming the protocol version and the credential, then answers pings.
     Anonymous connections are closed with code 4401.
     """
+
+    # Nothing is ever sent to a presence connection through the channel layer: without one, a connection costs no
+    # subscription in Redis and no queue in the process (thousands of agents sit here all day).
+    channel_layer_alias = None
 
     async def connect(self) -> None:
         principal = self.scope.get("principal")
@@ -78,21 +94,15 @@ def _latest(database_status: str, shared_status: str | None) -> str:
     return shared_status if rank(shared_status) > rank(database_status) else database_status
 
 
-class SessionConsumer(AsyncWebsocketConsumer):
+class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
     """``/ws/v1/sessions/<session_id>``: relays SDP, ICE, control and chat between the agent and the customer,
     and enforces the session's state machine. Relaying touches Redis only, never the database."""
 
     session_id: str
     role: str
     status: str
-
-    async def dispatch(self, message):
-        # Channels closes old database connections before every message; relaying never uses the database
-        # (and the handlers that do go through database_sync_to_async, which does it itself).
-        handler = getattr(self, message["type"].replace(".", "_"), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+    sent_seq = 0  # the last seq this connection gave a message to the peer
+    delivered_seq = 0
 
     # --- connection ------------------------------------------------------------------------------------
 
@@ -132,6 +142,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(live.party_group(self.session_id, self.role), self.channel_name)
         await live.seed_status(self.session_id, session.status)
         self.epoch = await live.store().incr(f"live:session:{self.session_id}:epoch:{self.role}")
+        self.sent_seq = await live.last_seq(self.session_id, self.peer_role)  # numbering never goes back
+        self.delivered_seq = 0  # the last seq this connection passed to its client (a resume raises it)
         await self._mark_present()
         peer = await live.presence_get(self.session_id, self.peer_role)
         await self._send(
@@ -234,26 +246,38 @@ class SessionConsumer(AsyncWebsocketConsumer):
         session_services.record(session=session, actor=self.actor, event=name.replace(".", "_"), data=data)
 
     async def _relay(self, name: str, fields: dict) -> None:
-        message = await live.stamp(
-            self.session_id, self.peer_role, {"v": PROTOCOL_VERSION, "type": name, "from": self.role, **fields}
-        )
-        await self.channel_layer.group_send(
-            live.party_group(self.session_id, self.peer_role), {"type": "relay.message", "message": message}
+        self.sent_seq = await live.relay(
+            self.session_id,
+            self.peer_role,
+            {"v": PROTOCOL_VERSION, "type": name, "from": self.role, **fields},
+            floor=self.sent_seq,
         )
 
     async def _resume(self, last_seq: int) -> None:
+        self.delivered_seq = max(self.delivered_seq, last_seq)
         missed = await live.replay_after(self.session_id, self.role, last_seq)
         if missed is None:
-            await self._send({"type": "resync", "seq": await live.last_seq(self.session_id, self.role)})
+            self.delivered_seq = await live.last_seq(self.session_id, self.role)
+            await self._send({"type": "resync", "seq": self.delivered_seq})
             return
         for message in missed:
+            self.delivered_seq = max(self.delivered_seq, message["seq"])
             await self.send(text_data=json.dumps(message))
 
     # --- from the channel layer ------------------------------------------------------------------------
 
     async def relay_message(self, event) -> None:
-        if not getattr(self, "closing", False):
-            await self.send(text_data=json.dumps(event["message"]))
+        if getattr(self, "closing", False):
+            return
+        if event["seq"] <= self.delivered_seq:
+            # Numbering began again below what this client has seen (Redis restarted empty while the sender
+            # reconnected): the client would drop this as already seen. Numbering continues above, and the client
+            # renegotiates what it missed.
+            await live.continue_after(self.session_id, self.role, self.delivered_seq)
+            await self._send({"type": "resync", "seq": self.delivered_seq})
+            return
+        self.delivered_seq = event["seq"]
+        await self.send(text_data=event["text"])  # serialized once, by the sender's process
 
     async def session_state(self, event) -> None:
         self.status = event["status"]

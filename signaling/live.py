@@ -15,10 +15,12 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 REPLAY_BUFFER = 200  # messages kept per recipient for resync after a reconnect
 STATE_TTL = 24 * 3600
+LIVE_REDIS_CONNECTIONS = 32  # per server process
 
 
 def session_group(session_id: str) -> str:
@@ -73,15 +75,68 @@ class MemoryStore:
     async def items(self, key: str) -> list[str]:
         return list(self._lists.get(key, []))
 
+    async def stamp(self, seq_key: str, buffer_key: str, prefix: str, floor: int) -> tuple[int, str]:
+        async with self._lock:
+            seq = max(int(self._alive(seq_key) or 0), floor) + 1
+            self._values[seq_key] = (seq, time.monotonic() + STATE_TTL)
+        text = f"{prefix}{seq}}}"
+        await self.push(buffer_key, text)
+        return seq, text
+
+    async def raise_to(self, key: str, value: int) -> None:
+        async with self._lock:
+            if int(self._alive(key) or 0) < value:
+                self._values[key] = (value, time.monotonic() + STATE_TTL)
+
     async def keys_with_prefix(self, prefix: str) -> list[str]:
         return [k for k in list(self._values) if k.startswith(prefix) and self._alive(k) is not None]
+
+
+# Relaying a message is one round trip to Redis, as in the bare relay this is measured against (docs/performance.md):
+# - the next sequence number, never below what the sender has already used (so a Redis that restarted empty cannot
+#   make numbers go back, which clients would drop as already seen);
+# - the message, completed with it, appended to the recipient's replay buffer;
+# - PUBLISHed on the channel layer's channel for the recipient's group, serialized as channels-redis's pub/sub layer
+#   serializes a group message (msgpack, no encryption): the recipient's consumer gets an ordinary "relay.message".
+# KEYS: sequence, buffer. ARGV: floor, message JSON up to its "seq" value, buffer length, TTL, channel ('' for none).
+_STAMP = """
+local seq = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if seq <= floor then
+  seq = floor + 1
+  redis.call('SET', KEYS[1], seq)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local text = ARGV[2] .. seq .. '}'
+redis.call('RPUSH', KEYS[2], text)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+if ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[5], cmsgpack.pack({type = 'relay.message', text = text, seq = seq}))
+end
+return seq
+"""
+
+_RAISE_TO = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+"""
 
 
 class RedisStore:
     def __init__(self, url: str) -> None:
         import redis.asyncio as aioredis
 
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        # A blocking pool: a burst (thousands of sockets closing at once, say) waits for one of these connections
+        # instead of failing with "Too many connections", which the default pool raises past 100.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=LIVE_REDIS_CONNECTIONS, timeout=10, decode_responses=True, health_check_interval=30
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
+        # redis-py sends EVALSHA, and loads the script again if a restarted Redis no longer knows it.
+        self._stamp = self._redis.register_script(_STAMP)
+        self._raise_to = self._redis.register_script(_RAISE_TO)
 
     async def get(self, key: str) -> Any:
         raw = await self._redis.get(key)
@@ -103,15 +158,15 @@ class RedisStore:
             value, _ = await pipe.execute()
         return int(value)
 
-    async def push(self, key: str, item: str) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(key, item)
-            pipe.ltrim(key, -REPLAY_BUFFER, -1)
-            pipe.expire(key, STATE_TTL)
-            await pipe.execute()
-
     async def items(self, key: str) -> list[str]:
         return await self._redis.lrange(key, 0, -1)
+
+    async def stamp(self, seq_key: str, buffer_key: str, prefix: str, floor: int, channel: str = "") -> tuple[int, str]:
+        seq = await self._stamp(keys=[seq_key, buffer_key], args=[floor, prefix, REPLAY_BUFFER, STATE_TTL, channel])
+        return int(seq), f"{prefix}{seq}}}"
+
+    async def raise_to(self, key: str, value: int) -> None:
+        await self._raise_to(keys=[key], args=[value, STATE_TTL])
 
     async def keys_with_prefix(self, prefix: str) -> list[str]:
         return [key async for key in self._redis.scan_iter(match=prefix + "*", count=500)]
@@ -174,11 +229,25 @@ async def seed_status(session_id: str, value: str) -> None:
     await store().add(_status_key(session_id), value)
 
 
-async def stamp(session_id: str, role: str, message: dict[str, Any]) -> dict[str, Any]:
-    """Give ``message`` the next sequence number for ``role`` and keep it for replay."""
-    message = {**message, "seq": await store().incr(_seq_key(session_id, role))}
-    await store().push(_buffer_key(session_id, role), json.dumps(message))
-    return message
+async def relay(session_id: str, role: str, message: dict[str, Any], *, floor: int = 0) -> int:
+    """Give ``message`` the next sequence number for ``role`` (above ``floor``: the last one this sender used), keep
+    it for replay, and deliver it to ``role``'s connections as a ``relay.message`` event carrying the JSON text
+    (serialized once). Returns the sequence number."""
+    prefix = json.dumps(message, separators=(",", ":"))[:-1] + ',"seq":'
+    keys = _seq_key(session_id, role), _buffer_key(session_id, role)
+    layer = get_channel_layer()
+    if settings.REDIS_URL and isinstance(layer, RedisPubSubChannelLayer):
+        channel = layer._get_group_channel_name(party_group(session_id, role))
+        seq, _ = await store().stamp(*keys, prefix, floor, channel)
+        return seq
+    seq, text = await store().stamp(*keys, prefix, floor)
+    await layer.group_send(party_group(session_id, role), {"type": "relay.message", "text": text, "seq": seq})
+    return seq
+
+
+async def continue_after(session_id: str, role: str, seq: int) -> None:
+    """Numbering for ``role`` goes on above ``seq`` (which a client has seen, though the store no longer knows it)."""
+    await store().raise_to(_seq_key(session_id, role), seq)
 
 
 async def last_seq(session_id: str, role: str) -> int:
@@ -189,7 +258,12 @@ async def replay_after(session_id: str, role: str, seq: int) -> list[dict[str, A
     """Messages for ``role`` after ``seq``, or ``None`` when the buffer no longer reaches back that far."""
     messages = [json.loads(raw) for raw in await store().items(_buffer_key(session_id, role))]
     newest = await last_seq(session_id, role)
-    if seq >= newest:
+    if seq > newest:
+        # The client has seen numbers the store no longer knows: Redis restarted empty. Numbering continues above
+        # the client's, so what follows is not dropped as already seen; what was lost must be renegotiated.
+        await continue_after(session_id, role, seq)
+        return None
+    if seq == newest:
         return []
     if not messages or messages[0]["seq"] > seq + 1:
         return None

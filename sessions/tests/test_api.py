@@ -92,12 +92,12 @@ def test_list_filters_and_keeps_a_constant_query_count(agent_client, acme, bob, 
     start(other)
 
     listed = agent_client.get("/api/v1/sessions").json()
-    assert listed["count"] == 4  # Globex's session is not in Acme's list
+    assert len(listed["results"]) == 4  # Globex's session is not in Acme's list
     assert {s["status"] for s in agent_client.get("/api/v1/sessions?status=ended").json()["results"]} == {"ended"}
     bad = agent_client.get("/api/v1/sessions?status=bogus")
     assert bad.status_code == 400 and bad.json()["error"]["details"]["field"] == "status"
     future = (timezone.now() + timedelta(days=1)).isoformat().replace("+00:00", "Z")
-    assert agent_client.get("/api/v1/sessions", {"created_after": future}).json()["count"] == 0
+    assert agent_client.get("/api/v1/sessions", {"created_after": future}).json()["results"] == []
 
     with CaptureQueriesContext(connection) as few:
         agent_client.get("/api/v1/sessions?limit=2")
@@ -106,6 +106,27 @@ def test_list_filters_and_keeps_a_constant_query_count(agent_client, acme, bob, 
     with CaptureQueriesContext(connection) as many:
         agent_client.get("/api/v1/sessions?limit=50")
     assert len(many.captured_queries) == len(few.captured_queries)
+    assert not any("COUNT(" in q["sql"] for q in many.captured_queries)  # its cost would grow with history
+
+
+def test_pages_neither_repeat_nor_skip_sessions_created_meanwhile(agent_client, acme, bob):
+    first = [start(agent_client)["id"] for _ in range(5)][::-1]  # newest first
+    page = agent_client.get("/api/v1/sessions?limit=2").json()
+    assert [s["id"] for s in page["results"]] == first[:2]
+    newer = start(agent_client)["id"]  # a session starts while the client pages
+    seen = [s["id"] for s in page["results"]]
+    while page["next"]:
+        page = agent_client.get(page["next"]).json()
+        seen += [s["id"] for s in page["results"]]
+    assert seen == first and newer not in seen
+    assert agent_client.get("/api/v1/sessions").json()["results"][0]["id"] == newer
+
+
+def test_page_sizes_are_bounded_and_bad_cursors_refused(agent_client, acme, bob):
+    start(agent_client)
+    assert len(agent_client.get("/api/v1/sessions?limit=100000").json()["results"]) == 1  # capped, not refused
+    bad = agent_client.get("/api/v1/sessions?cursor=not-a-cursor")
+    assert bad.status_code == 404 and bad.json()["error"]["code"] == "not_found"
 
 
 def test_events_and_end(agent_client):

@@ -289,6 +289,73 @@ async def test_a_gap_the_buffer_cannot_fill_asks_for_a_resync(acme, bob, monkeyp
     await back.disconnect()
 
 
+async def _redis_restarts_empty():
+    """What the live store holds is gone, as after a Redis restart without persistence."""
+    from django.conf import settings
+
+    from signaling import live
+
+    if settings.REDIS_URL:
+        await live.store()._redis.flushdb()
+    else:
+        live._memory._values.clear()
+        live._memory._lists.clear()
+
+
+async def test_sequence_numbers_never_go_back_after_redis_restarts_empty(acme, bob):
+    # signaling.js drops a message whose seq is not above the last one it saw: numbers that restarted at 1 would
+    # silently drop everything after a Redis restart.
+    session_id, token = await new_session(bob)
+    agent = await agent_socket(bob, session_id)
+    customer = await customer_socket(session_id, token)
+    await customer.send_json_to({"type": "consent.grant"})
+    await next_of(customer, "state")
+    await next_of(agent, "state")
+    for i in range(3):
+        await agent.send_json_to({"type": "ice", "candidate": {"candidate": f"c{i}"}})
+    assert [(await next_of(customer, "ice"))["seq"] for _ in range(3)] == [1, 2, 3]
+
+    await _redis_restarts_empty()
+    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "after"}})
+    assert (await next_of(customer, "ice"))["seq"] == 4  # the sender's connection remembers where it was
+
+    # Both reconnect after another restart: the receiver's resume tells the server where numbering stood.
+    await agent.disconnect()
+    await customer.disconnect()
+    await _redis_restarts_empty()
+    agent = await agent_socket(bob, session_id)
+    customer = await customer_socket(session_id, token)
+    await customer.send_json_to({"type": "resume", "last_seq": 4})
+    assert (await next_of(customer, "resync"))["seq"] == 4
+    await agent.send_json_to({"type": "offer", "sdp": "ice restart"})
+    offer = await next_of(customer, "offer")
+    assert offer["seq"] == 5 and offer["sdp"] == "ice restart"
+    await agent.disconnect()
+    await customer.disconnect()
+
+
+async def test_a_receiver_that_stayed_is_told_to_resync_when_numbering_restarts_below_it(acme, bob):
+    session_id, token = await new_session(bob)
+    agent = await agent_socket(bob, session_id)
+    customer = await customer_socket(session_id, token)
+    await customer.send_json_to({"type": "consent.grant"})
+    await next_of(customer, "state")
+    await next_of(agent, "state")
+    for i in range(3):
+        await agent.send_json_to({"type": "ice", "candidate": {"candidate": f"c{i}"}})
+    assert [(await next_of(customer, "ice"))["seq"] for _ in range(3)] == [1, 2, 3]
+    await agent.disconnect()  # the agent's connection died with Redis; the customer's survived
+    await _redis_restarts_empty()
+    agent = await agent_socket(bob, session_id)
+    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "numbered 1 again"}})
+    assert (await next_of(customer, "resync"))["seq"] == 3  # renegotiate: that candidate is lost
+    await agent.send_json_to({"type": "offer", "sdp": "ice restart"})
+    offer = await next_of(customer, "offer")
+    assert offer["seq"] == 4 and offer["sdp"] == "ice restart"
+    await agent.disconnect()
+    await customer.disconnect()
+
+
 async def test_disconnect_past_the_grace_period_ends_the_session(acme, bob, settings):
     settings.CONNECT_RECONNECT_GRACE = 0
     session_id, agent, customer = await pair(bob)

@@ -1,4 +1,5 @@
-"""Real processes for end-to-end tests: daphne serving the product on its own database, coturn, and the small
+"""Real processes for end-to-end tests: the product served as in production (``python -m connect.serve``) on its
+own database, coturn, and the small
 HTTP and WebSocket clients that talk to them over 127.0.0.1.
 
 Nothing here uses pytest-django's test database: each server process gets a database of its own, either an
@@ -226,7 +227,7 @@ def http_json(
 
 @dataclass
 class Server:
-    """A daphne process serving the product on 127.0.0.1."""
+    """A server process (``python -m connect.serve``) serving the product on 127.0.0.1."""
 
     name: str
     port: int
@@ -273,7 +274,7 @@ def _launch(name: str, env: dict[str, str], log_dir: Path) -> Server:
     log = log_dir / f"{name}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "connect.asgi:application"],
+            [PYTHON, "-m", "connect.serve", "--port", str(port)],
             cwd=REPO,
             env=env,
             stdout=output,
@@ -293,7 +294,7 @@ def _wait_healthy(server: Server) -> bool:
 
 @contextmanager
 def running_servers(names: list[str], env: dict[str, str], log_dir: Path) -> Iterator[list[Server]]:
-    """One ``daphne connect.asgi:application`` per name, each on a free port, started side by side and
+    """One ``python -m connect.serve`` per name, each on a free port, started side by side and
     answering ``/healthz``; all stopped on exit, and their logs printed (pytest shows them when a test failed).
     """
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -305,8 +306,8 @@ def running_servers(names: list[str], env: dict[str, str], log_dir: Path) -> Ite
             attempts = 1
             while not _wait_healthy(server):
                 _stop(server.process)
-                # Another program may have taken the free port before daphne bound it: try another.
-                if attempts == 3 or "Address already in use" not in server.log.read_text(errors="replace"):
+                # Another program may have taken the free port before the server bound it: try another.
+                if attempts == 3 or "address already in use" not in server.log.read_text(errors="replace").lower():
                     raise RuntimeError(
                         f"{server.name} did not answer /healthz within {START_TIMEOUT:.0f} s:\n{server.log_tail()}"
                     )
@@ -322,7 +323,7 @@ def running_servers(names: list[str], env: dict[str, str], log_dir: Path) -> Ite
         for server in launched:
             _stop(server.process)
         for server in launched:
-            print(f"--- {server.name} (daphne on port {server.port}), last lines of its log ---\n{server.log_tail()}")
+            print(f"--- {server.name} (port {server.port}), last lines of its log ---\n{server.log_tail()}")
 
 
 @contextmanager

@@ -1,0 +1,460 @@
+"""Renders docs/performance.md from the results of one run (bench/run.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .loadgen import MESSAGES_PER_EXCHANGE
+
+KNEE_P99_MS = 50.0  # the knee: where p99 one-way latency reaches this
+
+# What limits a target when the run misses it: our reading of the profile, kept next to the figures.
+LIMITS = {
+    "throughput": (
+        "Every relayed message crosses Channels' consumer machinery twice (the sender's `receive`, the receiver's "
+        "`relay_message` handler through the channel layer's per-channel queue), is validated, and costs two Redis "
+        "round trips (the stamping script and the PUBLISH) where the baseline costs one PUBLISH. The ASGI server's "
+        "WebSocket framing is the other large share."
+    ),
+    "latency": (
+        "At the same offered load the product's p99 includes the second Redis round trip and Channels' dispatch "
+        "on both processes."
+    ),
+    "memory": (
+        "A connection held by the product is an ASGI scope with the authenticated user, a consumer instance and "
+        "its tasks, on top of the server's WebSocket protocol object; the baseline holds only the latter."
+    ),
+    "fault": "Clients reconnect with a back-off capped at one second, and the channel layer re-subscribes.",
+    "api": (
+        "The list endpoint authenticates a bearer token, resolves the organization and membership, paginates "
+        "with a COUNT, and serializes 50 rows; the trivial view does none of that."
+    ),
+}
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_f(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _ok(met: bool | None) -> str:
+    return "–" if met is None else ("**met**" if met else "**missed**")
+
+
+def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
+    """Each target: what was measured, against what, and whether it holds."""
+    out: list[dict[str, Any]] = []
+    sweep = results.get("sweep", {})
+    knee = lambda name: (sweep.get(name) or {}).get("knee") or {}  # noqa: E731
+    if chosen in sweep and "R2" in sweep:
+        product, r2 = knee(chosen).get("per_core"), knee("R2").get("per_core")
+        ratio = product / r2 if product and r2 else None
+        out.append(
+            {
+                "key": "throughput",
+                "name": "Relayed messages per second per core, at the knee",
+                "product": product,
+                "baseline": f"R2 {_f(r2, 0)}",
+                "ratio": ratio,
+                "target": ">= 0.5x R2 (stretch 0.7x)",
+                "met": ratio is not None and ratio >= 0.5,
+            }
+        )
+    half = results.get("half")
+    if half and chosen in half and "R2" in half:
+        p, b = half[chosen]["p99_ms"], half["R2"]["p99_ms"]
+        out.append(
+            {
+                "key": "latency",
+                "name": f"p99 one-way latency at half the product's capacity ({_f(half['messages_per_s'], 0)} msg/s)",
+                "product": p,
+                "baseline": f"R2 {_f(b, 2)} ms",
+                "ratio": p / b if b else None,
+                "target": "<= 2x R2 and < 5 ms",
+                "met": p <= 2 * b and p < 5,
+            }
+        )
+    idle = results.get("B", {})
+    idle_product = next((v for k, v in idle.items() if k == chosen), None)
+    if idle_product and "R1" in idle:
+        top = max(idle_product, key=int)
+        p, b = idle_product[top]["per_connection_kb"], idle["R1"][top]["per_connection_kb"]
+        out.append(
+            {
+                "key": "memory",
+                "name": f"Idle memory per connection ({_f(int(top))} connections)",
+                "product": p,
+                "baseline": f"R1 {_f(b)} KiB",
+                "ratio": p / b if b else None,
+                "target": "<= 2x R1",
+                "met": p <= 2 * b,
+            }
+        )
+        held = idle_product[top]["connections"]
+        out.append(
+            {
+                "key": "memory",
+                "name": "Connections held by one server process",
+                "product": held,
+                "baseline": "",
+                "ratio": None,
+                "target": f">= {_f(int(top))}",
+                "met": held >= int(top) and idle_product[top]["alive"],
+            }
+        )
+    a = results.get("A", {}).get(chosen, {})
+    if a:
+        lost = sum(f["lost"] + f["stale"] for f in a.values())
+        lost += sum(s["lost"] + s["stale"] for s in (sweep.get(chosen) or {}).get("steps", []))
+        out.append(
+            {
+                "key": "throughput",
+                "name": "Messages lost in steady state (workload A and the sweep)",
+                "product": lost,
+                "baseline": "",
+                "ratio": None,
+                "target": "0",
+                "met": lost == 0,
+            }
+        )
+    c = results.get("C")
+    if c:
+        out.append(
+            {
+                "key": "fault",
+                "name": "Redis restart: relaying recovers within",
+                "product": c["recovery_s"],
+                "baseline": "",
+                "ratio": None,
+                "target": "<= 5 s",
+                "met": c["recovery_s"] <= 5,
+            }
+        )
+    d = results.get("D")
+    if d:
+        ratio = d["ratio_list_vs_trivial"]
+        out.append(
+            {
+                "key": "api",
+                "name": "GET /api/v1/sessions (50 items) throughput per core vs the trivial DRF view",
+                "product": d["list"]["per_core"],
+                "baseline": f"trivial {_f(d['trivial']['per_core'], 0)}",
+                "ratio": ratio,
+                "target": ">= 0.5x (within 2x)",
+                "met": ratio >= 0.5,
+            }
+        )
+        q = d["queries"]
+        out.append(
+            {
+                "key": "api",
+                "name": "SQL queries per list request (10 items / 50 items)",
+                "product": f"{q['list_10']} / {q['list_50']}",
+                "baseline": "",
+                "ratio": None,
+                "target": "constant",
+                "met": q["list_10"] == q["list_50"],
+            }
+        )
+    return out
+
+
+def render(results: dict[str, Any], chosen: str, notes: str = "") -> str:
+    m = results["machine"]
+    v = m["versions"]
+    parts = [
+        "# Performance\n",
+        "Written by `make bench` (bench/run.py); do not edit by hand: change the harness or the product, then run it "
+        "again.\n"
+        + (
+            "\n**This is a `--quick` run (tiny sizes): it checks the harness, not the product.**\n"
+            if results.get("quick")
+            else ""
+        ),
+        "## The machine and the run\n",
+        f"- Date: {m['date']}; the whole run took {_f(results.get('elapsed_s', 0.0), 0)} s.\n"
+        f"- {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}.\n"
+        f"- Python {m['python']}, Django {v['django']}, Channels {v['channels']}, daphne {v['daphne']}, "
+        f"uvicorn {v['uvicorn']}, websockets {v['websockets']}, PostgreSQL {v['postgresql']}, Redis {v['redis']}.\n"
+        f"- The product reported against the targets: **{chosen}** (two processes behind no balancer: the agent "
+        "connects to one, the customer to the other, so every message crosses Redis).\n",
+        "- Load generators, servers, Redis and PostgreSQL share the same 2 cores. Throughput is therefore given per "
+        'CPU-second of the relaying processes ("per core"), measured from /proc, not per wall-clock second.\n',
+    ]
+    rows = targets(results, chosen)
+    parts.append("\n## Targets\n\n")
+    parts.append(
+        _table(
+            ["Target", "Product", "Baseline", "Ratio", "Required", "Result"],
+            [
+                [
+                    t["name"],
+                    t["product"],
+                    t["baseline"],
+                    f"{t['ratio']:.2f}x" if t["ratio"] else "",
+                    t["target"],
+                    _ok(t["met"]),
+                ]
+                for t in rows
+            ],
+        )
+    )
+    missed = {t["key"] for t in rows if not t["met"]}
+    if missed:
+        parts.append("\nWhere a target is missed, what limits it:\n\n")
+        parts += [f"- **{key}**: {LIMITS[key]}\n" for key in LIMITS if key in missed]
+    if notes:
+        parts.append("\n" + notes.strip() + "\n")
+    parts.append(_workload_a(results))
+    parts.append(_sweep(results))
+    parts.append(_workload_b(results))
+    parts.append(_workload_c(results))
+    parts.append(_workload_d(results))
+    parts.append(METHOD)
+    return "".join(parts)
+
+
+def _workload_a(results: dict[str, Any]) -> str:
+    a = results.get("A")
+    if not a:
+        return ""
+    rows = []
+    for name, sizes in a.items():
+        for size, f in sizes.items():
+            rows.append(
+                [
+                    name,
+                    int(size),
+                    f["connect"]["per_second"],
+                    f["p50_ms"],
+                    f["p99_ms"],
+                    f["p999_ms"],
+                    f"{f['delivered']:,}/{f['sent']:,}",
+                    f["lost"] + f["stale"],
+                    f["per_core"],
+                    f["span_s"],
+                ]
+            )
+    return (
+        "\n## Workload A: session setup burst\n\n"
+        + (
+            "N pairs connect (connections per second counts WebSocket handshakes, authentication included), then each "
+            f"sets up once: a 4 KB offer and a 4 KB answer and 20 ICE candidates of ~200 bytes each way, trickled over "
+            f"one second ({MESSAGES_PER_EXCHANGE} messages); the N starts are spread over the first second. Latency is "
+            "one-way, sender to receiver.\n\n"
+        )
+        + _table(
+            [
+                "Relay",
+                "N",
+                "Connections/s",
+                "p50 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "Delivered",
+                "Lost",
+                "Msg per CPU-s",
+                "Took s",
+            ],
+            rows,
+        )
+    )
+
+
+def _sweep(results: dict[str, Any]) -> str:
+    sweep = results.get("sweep")
+    if not sweep:
+        return ""
+    rows, knees = [], []
+    for name, s in sweep.items():
+        for f in s["steps"]:
+            rows.append(
+                [
+                    name,
+                    f["rate"],
+                    f["offered_per_s"],
+                    f["delivered_per_s"],
+                    f["p50_ms"],
+                    f["p99_ms"],
+                    f["lost"] + f["stale"],
+                    f["server_cpu_s"],
+                    f["per_core"],
+                ]
+            )
+        k = s["knee"]
+        knees.append(
+            [
+                name,
+                k["delivered_per_s"] if k else None,
+                k["per_core"] if k else None,
+                k["p99_ms"] if k else None,
+                "yes" if s["saturated"] else "no",
+            ]
+        )
+    text = "\n## Capacity: relayed messages per second per core at the knee\n\n"
+    text += (
+        f"Session setups started at a steady rate for a few seconds on a pool of connected pairs, the rate raised "
+        f"step by step until p99 passed {KNEE_P99_MS:.0f} ms or a message was lost. The knee is the last step "
+        "within both; its throughput per core is messages delivered per CPU-second of the relaying processes. "
+        '"Generator-bound" means the last step still passed: the load generator, sharing the two cores, ran out '
+        "before the relay did, so the true knee is higher.\n\n"
+    )
+    text += _table(["Relay", "Msg/s at knee", "Msg per CPU-s at knee", "p99 ms at knee", "Generator-bound"], knees)
+    text += "\nEvery step:\n\n" + _table(
+        [
+            "Relay",
+            "Setups/s",
+            "Offered msg/s",
+            "Delivered msg/s",
+            "p50 ms",
+            "p99 ms",
+            "Lost",
+            "Server CPU-s",
+            "Msg per CPU-s",
+        ],
+        rows,
+    )
+    half = results.get("half")
+    if half:
+        text += (
+            f"\nAt half the product's capacity ({half['rate']} setups/s, {_f(half['messages_per_s'], 0)} msg/s):\n\n"
+        )
+        text += _table(
+            ["Relay", "p50 ms", "p99 ms", "p99.9 ms", "Lost"],
+            [
+                [n, f["p50_ms"], f["p99_ms"], f["p999_ms"], f["lost"] + f["stale"]]
+                for n, f in half.items()
+                if isinstance(f, dict)
+            ],
+        )
+    return text
+
+
+def _workload_b(results: dict[str, Any]) -> str:
+    b = results.get("B")
+    if not b:
+        return ""
+    rows = [
+        [name, f["connections"], f["failures"], f["rss_mb"], f["per_connection_kb"], f["idle_cpu_percent"]]
+        for name, counts in b.items()
+        for f in counts.values()
+    ]
+    return (
+        "\n## Workload B: presence\n\n"
+        + (
+            "Idle agents connected to one server process (the product: `/ws/v1/hello` with a bearer token; R1: an idle "
+            "path answering pings), each sending a heartbeat every 20 s. Memory per connection is the growth of the "
+            "process's resident set divided by the connections; idle CPU is over 10 s with the heartbeats running.\n\n"
+        )
+        + _table(["Server", "Connections", "Failed", "RSS MB", "KiB per connection", "Idle CPU %"], rows)
+    )
+
+
+def _workload_c(results: dict[str, Any]) -> str:
+    c = results.get("C")
+    if not c:
+        return ""
+    return (
+        "\n## Workload C: Redis restarted mid-run\n\n"
+        + (
+            f"{c['rate']} session setups a second on the product; a third of the way in, the benchmark's Redis is "
+            "killed and started again (empty: it keeps nothing on disk). Clients follow signaling.js: reconnect with "
+            "back-off, `resume` with their last sequence number, then send what they queued.\n\n"
+        )
+        + _table(
+            [
+                "Redis down for s",
+                "Relaying recovered after s",
+                "Longest gap s",
+                "Sent",
+                "Delivered",
+                "Lost",
+                "Dropped as already seen",
+                "Reconnects",
+                "Resyncs",
+                "Protocol errors",
+            ],
+            [
+                [
+                    c["restart_s"],
+                    c["recovery_s"],
+                    c["longest_gap_s"],
+                    c["sent"],
+                    c["delivered"],
+                    c["lost"],
+                    c["stale"],
+                    c["reconnects"],
+                    c["resyncs"],
+                    c["errors"],
+                ]
+            ],
+        )
+        + (
+            "\nRecovery is from the moment Redis is killed to the first delivery of a message sent after it. Lost "
+            "messages are those in flight while Redis was down: the pub/sub channel layer delivers at most once.\n"
+        )
+    )
+
+
+def _workload_d(results: dict[str, Any]) -> str:
+    d = results.get("D")
+    if not d:
+        return ""
+    rows = [
+        [
+            name,
+            d[name]["rps"],
+            d[name]["per_core"],
+            d[name]["p50_ms"],
+            d[name]["p99_ms"],
+            d[name]["errors"],
+            d["queries"].get({"list": "list_50"}.get(name, name), ""),
+        ]
+        for name in ("trivial", "list", "create")
+    ]
+    return (
+        "\n## Workload D: API\n\n"
+        + (
+            "Closed loop, 16 concurrent keep-alive clients, against one server process: a trivial DRF view in the same "
+            "process (no authentication, no database), `GET /api/v1/sessions` (50 items, bearer token) and "
+            "`POST /api/v1/sessions`. Queries are counted with Django's test client against the same database.\n\n"
+        )
+        + _table(["Endpoint", "Requests/s", "Requests per CPU-s", "p50 ms", "p99 ms", "Errors", "SQL queries"], rows)
+    )
+
+
+METHOD = """
+## How it is measured, and how to reproduce it
+
+```
+make bench                      # everything: about 8 minutes on 2 cores; rewrites this file
+.venv/bin/python -m bench.run --only A,D   # some workloads (A with the sweep, B, C, D)
+```
+
+It needs PostgreSQL (`BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/bench_connect`; dropped
+and recreated) and `redis-server` on the PATH; the harness starts its own Redis on a free port, the baselines, and
+the product with production settings (debug off, PostgreSQL, the Redis pub/sub channel layer). Raw figures are in
+`var/bench/results.json`; server logs in `var/bench/`.
+
+- **R1** (`bench/relay.py`): the `websockets` library, one process, in-memory routing; compression and keepalive
+  off. **R2**: the same relay as two processes routing through Redis PUBLISH/SUBSCRIBE.
+- **The product**: sessions are created and joined through `/api/v1`, the customer consents over the WebSocket,
+  then the pairs run the workload. Agents connect with a bearer token, customers with their session token.
+- **Load** (`bench/loadgen.py`): separate processes on uvloop, each holding both ends of its pairs, so one-way
+  latency is read on one monotonic clock. Every message carries its sender's sequence number; a message that never
+  arrives, or that the product's client would drop as already seen, counts as lost.
+- `make test` runs the harness at tiny sizes (`bench/tests`), checking that it runs and counts; no test asserts a
+  timing.
+"""
