@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: run test lint format e2e-deps migrate clean
+.PHONY: run test bench lint format e2e-deps migrate clean
 
 $(DEPS): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: migrate
 ## The whole test suite.
 test: $(DEPS)
 	$(BIN)/pytest
+
+## Benchmarks against two baseline relays, measured in one run; rewrites docs/performance.md (about 10 minutes on
+## 2 cores). Needs PostgreSQL on 127.0.0.1:5432 (BENCH_DATABASE_URL) and redis-server on the PATH.
+bench: $(DEPS)
+	$(BIN)/python -m bench.run
 
 lint: $(DEPS)
 	$(BIN)/ruff check .

@@ -64,7 +64,7 @@ def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "key": "throughput",
-                "name": "Relayed messages per second per core, at the knee",
+                "name": "Relayed messages per second per core, at the knee (msg per CPU-s)",
                 "product": product,
                 "baseline": f"R2 {_f(r2, 0)}",
                 "ratio": ratio,
@@ -78,7 +78,7 @@ def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "key": "latency",
-                "name": f"p99 one-way latency at half the product's capacity ({_f(half['messages_per_s'], 0)} msg/s)",
+                "name": f"p99 one-way latency at half the product's capacity ({_f(half['messages_per_s'], 0)} msg/s), ms",
                 "product": p,
                 "baseline": f"R2 {_f(b, 2)} ms",
                 "ratio": p / b if b else None,
@@ -94,7 +94,7 @@ def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "key": "memory",
-                "name": f"Idle memory per connection ({_f(int(top))} connections)",
+                "name": f"Idle memory per connection ({_f(int(top))} connections), KiB",
                 "product": p,
                 "baseline": f"R1 {_f(b)} KiB",
                 "ratio": p / b if b else None,
@@ -134,7 +134,7 @@ def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "key": "fault",
-                "name": "Redis restart: relaying recovers within",
+                "name": "Redis restart: relaying recovers within (s)",
                 "product": c["recovery_s"],
                 "baseline": "",
                 "ratio": None,
@@ -148,7 +148,7 @@ def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
         out.append(
             {
                 "key": "api",
-                "name": "GET /api/v1/sessions (50 items) throughput per core vs the trivial DRF view",
+                "name": "GET /api/v1/sessions (50 items) vs the trivial DRF view (requests per CPU-s)",
                 "product": d["list"]["per_core"],
                 "baseline": f"trivial {_f(d['trivial']['per_core'], 0)}",
                 "ratio": ratio,
@@ -175,7 +175,7 @@ def render(results: dict[str, Any], chosen: str, notes: str = "") -> str:
     m = results["machine"]
     v = m["versions"]
     parts = [
-        "# Performance\n",
+        "# Performance\n\n",
         "Written by `make bench` (bench/run.py); do not edit by hand: change the harness or the product, then run it "
         "again.\n"
         + (
@@ -183,13 +183,15 @@ def render(results: dict[str, Any], chosen: str, notes: str = "") -> str:
             if results.get("quick")
             else ""
         ),
-        "## The machine and the run\n",
+        "\n## The machine and the run\n\n",
         f"- Date: {m['date']}; the whole run took {_f(results.get('elapsed_s', 0.0), 0)} s.\n"
         f"- {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}.\n"
         f"- Python {m['python']}, Django {v['django']}, Channels {v['channels']}, daphne {v['daphne']}, "
         f"uvicorn {v['uvicorn']}, websockets {v['websockets']}, PostgreSQL {v['postgresql']}, Redis {v['redis']}.\n"
-        f"- The product reported against the targets: **{chosen}** (two processes behind no balancer: the agent "
-        "connects to one, the customer to the other, so every message crosses Redis).\n",
+        "- **product** is the product as production runs it (`python -m connect.serve`: uvicorn) with its production "
+        "settings (debug off, PostgreSQL, the Redis pub/sub channel layer): two processes, the agent connected to one "
+        "and the customer to the other, so every message crosses Redis as in R2. **product-daphne** is the same "
+        "under daphne, measured for the choice of server.\n",
         "- Load generators, servers, Redis and PostgreSQL share the same 2 cores. Throughput is therefore given per "
         'CPU-second of the relaying processes ("per core"), measured from /proc, not per wall-clock second.\n',
     ]

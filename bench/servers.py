@@ -185,10 +185,13 @@ def start_relay(name: str, processes: int, redis_url: str | None = None, drop_ev
 
 
 def start_product(name: str, server: str, processes: int, env: dict[str, str]) -> Group:
-    """``server`` is ``daphne`` or ``uvicorn`` (the latter with per-message compression off)."""
+    """``server`` is ``serve`` (``python -m connect.serve``, as production runs it), ``daphne``, or ``uvicorn``
+    (its command line, per-message compression off)."""
     group = Group(name, [free_port() for _ in range(processes)])
     for port in group.ports:
-        if server == "daphne":
+        if server == "serve":  # production's entry point
+            argv = [PYTHON, "-m", "connect.serve", "--port", str(port)]
+        elif server == "daphne":
             argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "connect.asgi:application"]
         else:
             argv = [

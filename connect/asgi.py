@@ -4,6 +4,7 @@ WebSocket connections pass origin validation (the ``Origin`` must be an allowed 
 before reaching a consumer.
 """
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -11,10 +12,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connect.settings")
 django_asgi_app = get_asgi_application()
 
-import gc  # noqa: E402
-
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from signaling.auth import WebSocketAuthMiddleware  # noqa: E402
@@ -23,9 +21,7 @@ from signaling.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
+        "websocket": AllowedHostsOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 

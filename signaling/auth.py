@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from urllib.parse import parse_qs
 
+from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.conf import settings
@@ -71,30 +72,66 @@ def _session_principal(user, session) -> Principal | None:
     return Principal("session", user=user, credential_id=f"user:{user.public_id}")
 
 
-class WebSocketAuthMiddleware(BaseMiddleware):
-    """Sits inside Channels' AuthMiddlewareStack (which resolves the cookie session into ``scope["user"]``)."""
+class WebSocketAuthMiddleware:
+    """Authenticates a WebSocket connection into ``scope["principal"]`` and ``scope["user"]``.
+
+    A connection that presents a ticket, a bearer token or a customer's session token is judged by that alone. Only
+    one presenting none of them (a browser page) goes through Channels' ``AuthMiddlewareStack``, which resolves the
+    cookie session and keeps the session and user objects for the connection's whole life: native apps and desktop
+    agents, which hold most long-lived connections, do not pay for it (docs/performance.md, workload B).
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.cookie_stack = AuthMiddlewareStack(_CookieAuthMiddleware(inner))
 
     async def __call__(self, scope, receive, send):
-        scope = dict(scope)
-        principal = await database_sync_to_async(self._authenticate)(scope)
-        scope["principal"] = principal
-        scope["user"] = principal.user if principal and principal.user else AnonymousUser()
-        return await super().__call__(scope, receive, send)
+        # Nothing parsed here stays referenced: this frame lives as long as the connection.
+        if not _presents_credentials(scope):
+            return await self.cookie_stack(scope, receive, send)
+        principal = await database_sync_to_async(_credential_principal)(scope)
+        return await self.inner(_with_principal(scope, principal), receive, send)
 
-    def _authenticate(self, scope) -> Principal | None:
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        ticket = (query.get("ticket") or [None])[0]
-        if ticket:
-            return ws_ticket_redeem(ticket)
-        headers = dict(scope.get("headers") or [])
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
-        if authorization:
-            kind, _, token = authorization.partition(" ")
-            if kind.lower() != "bearer" or not token:
-                return None
-            try:
-                client = scope.get("client") or [None]
-                return principal_from_bearer(token.strip(), ip=client[0])
-            except ApplicationError:
-                return None
-        return _session_principal(scope.get("user"), scope.get("session"))
+
+class _CookieAuthMiddleware(BaseMiddleware):
+    """Inside ``AuthMiddlewareStack``: the browser's session, once its two-factor step is done."""
+
+    async def __call__(self, scope, receive, send):
+        principal = await database_sync_to_async(_session_principal)(scope.get("user"), scope.get("session"))
+        return await self.inner(_with_principal(scope, principal), receive, send)
+
+
+def _with_principal(scope, principal: Principal | None) -> dict:
+    return {
+        **scope,
+        "principal": principal,
+        "user": principal.user if principal and principal.user else AnonymousUser(),
+    }
+
+
+def _presents_credentials(scope) -> bool:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return bool(
+        query.get("ticket")
+        or query.get("customer_token")
+        or any(name == b"authorization" for name, _ in scope.get("headers") or [])
+    )
+
+
+def _credential_principal(scope) -> Principal | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    headers = dict(scope.get("headers") or [])
+    ticket = (query.get("ticket") or [None])[0]
+    if ticket:
+        return ws_ticket_redeem(ticket)
+    authorization = headers.get(b"authorization", b"").decode("latin-1")
+    if authorization:
+        kind, _, token = authorization.partition(" ")
+        if kind.lower() != "bearer" or not token:
+            return None
+        try:
+            client = scope.get("client") or [None]
+            return principal_from_bearer(token.strip(), ip=client[0])
+        except ApplicationError:
+            return None
+    return None  # a customer: the consumer checks the customer token against the session
