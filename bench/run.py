@@ -48,7 +48,17 @@ class Config:
     workers: int
 
 
-FULL = Config(False, [100, 500, 2000], [20, 40, 70, 100, 140, 200, 280, 400, 560], 3.0, 600, [5000, 10000], 9.0, 5.0, 2)
+FULL = Config(
+    False,
+    [100, 500, 2000],
+    [20, 40, 55, 70, 85, 100, 120, 140, 200, 280, 400, 560],
+    3.0,
+    600,
+    [5000, 10000],
+    9.0,
+    5.0,
+    2,
+)
 QUICK = Config(True, [3], [5, 10], 1.0, 6, [20], 4.0, 1.0, 1)
 
 
@@ -422,7 +432,6 @@ class Bench:
         for name, start, url, headers, counts in (
             ("R1", lambda: servers.start_relay("R1-idle", 1), "/idle/{i}", {}, every),
             ("product", lambda: self.product("idle", "serve", 1), "/ws/v1/hello", agent, every),
-            ("product-daphne", lambda: self.product("idle-daphne", "daphne", 1), "/ws/v1/hello", agent, every[:1]),
         ):
             group = start()
             port = group.ports[0]
@@ -603,8 +612,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="var/bench/results.json")
     parser.add_argument("--only", default="A,B,C,D", help="workloads to run (comma-separated)")
     parser.add_argument("--sizes", default="", help="workload A's N values, e.g. 100,500 (default 100,500,2000)")
-    parser.add_argument("--targets", default="", help="relays for A and the sweep, e.g. R2,product-uvicorn")
+    parser.add_argument("--targets", default="", help="relays for A and the sweep, e.g. R2,product")
+    parser.add_argument("--render", metavar="JSON", help="only rewrite --out from a run's saved results")
     args = parser.parse_args(argv)
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+        Path(args.out).write_text(report.render(results, chosen="product"))
+        return 0
     config = QUICK if args.quick else FULL
     if args.sizes:
         config = dataclasses.replace(config, sizes=[int(n) for n in args.sizes.split(",")])

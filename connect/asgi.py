@@ -26,6 +26,5 @@ application = ProtocolTypeRouter(
 )
 
 # Everything imported so far lives as long as the process: move it out of the collector's reach, so a full
-# collection walks only what requests and connections allocate (on a loaded relay, full collections over Django's
-# import-time objects were the tail of the latency).
+# collection walks only what requests and connections allocate, not Django's import-time objects.
 gc.freeze()

@@ -302,9 +302,8 @@ async def _redis_restarts_empty():
         live._memory._lists.clear()
 
 
-async def test_sequence_numbers_never_go_back_after_redis_restarts_empty(acme, bob):
-    # signaling.js drops a message whose seq is not above the last one it saw: numbers that restarted at 1 would
-    # silently drop everything after a Redis restart.
+async def active_session_with_three_candidates(bob):
+    """An active session whose customer has received candidates numbered 1, 2, 3."""
     session_id, token = await new_session(bob)
     agent = await agent_socket(bob, session_id)
     customer = await customer_socket(session_id, token)
@@ -314,6 +313,13 @@ async def test_sequence_numbers_never_go_back_after_redis_restarts_empty(acme, b
     for i in range(3):
         await agent.send_json_to({"type": "ice", "candidate": {"candidate": f"c{i}"}})
     assert [(await next_of(customer, "ice"))["seq"] for _ in range(3)] == [1, 2, 3]
+    return session_id, token, agent, customer
+
+
+async def test_sequence_numbers_never_go_back_after_redis_restarts_empty(acme, bob):
+    # signaling.js drops a message whose seq is not above the last one it saw: numbers that restarted at 1 would
+    # silently drop everything after a Redis restart.
+    session_id, token, agent, customer = await active_session_with_three_candidates(bob)
 
     await _redis_restarts_empty()
     await agent.send_json_to({"type": "ice", "candidate": {"candidate": "after"}})
@@ -335,15 +341,7 @@ async def test_sequence_numbers_never_go_back_after_redis_restarts_empty(acme, b
 
 
 async def test_a_receiver_that_stayed_is_told_to_resync_when_numbering_restarts_below_it(acme, bob):
-    session_id, token = await new_session(bob)
-    agent = await agent_socket(bob, session_id)
-    customer = await customer_socket(session_id, token)
-    await customer.send_json_to({"type": "consent.grant"})
-    await next_of(customer, "state")
-    await next_of(agent, "state")
-    for i in range(3):
-        await agent.send_json_to({"type": "ice", "candidate": {"candidate": f"c{i}"}})
-    assert [(await next_of(customer, "ice"))["seq"] for _ in range(3)] == [1, 2, 3]
+    session_id, token, agent, customer = await active_session_with_three_candidates(bob)
     await agent.disconnect()  # the agent's connection died with Redis; the customer's survived
     await _redis_restarts_empty()
     agent = await agent_socket(bob, session_id)
