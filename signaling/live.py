@@ -129,9 +129,11 @@ class RedisStore:
         import redis.asyncio as aioredis
 
         # A blocking pool: a burst (thousands of sockets closing at once, say) waits for one of these connections
-        # instead of failing with "Too many connections", which the default pool raises past 100.
+        # instead of failing with "Too many connections", which the default pool raises past 100. It waits as long
+        # as it takes: under a backlog (make bench, workload A at N=2000) a 10 s limit failed relays and dropped
+        # their connections; a Redis that is down fails each command at once, and frees its connection.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=LIVE_REDIS_CONNECTIONS, timeout=10, decode_responses=True, health_check_interval=30
+            url, max_connections=LIVE_REDIS_CONNECTIONS, timeout=None, decode_responses=True, health_check_interval=30
         )
         self._redis = aioredis.Redis(connection_pool=pool)
         # redis-py sends EVALSHA, and loads the script again if a restarted Redis no longer knows it.

@@ -12,6 +12,7 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SDP_CHARS = 60_000
 MAX_CHAT_CHARS = 2_000
+MAX_SEQ = 2**31 - 1  # a resume above what the server knows moves numbering there: keep it a sane number
 
 AGENT = "agent"
 CUSTOMER = "customer"
@@ -150,6 +151,6 @@ def parse(message: Any, role: str, status: str | None) -> tuple[MessageType, dic
         fields["text"] = fields["text"].strip()
         if not fields["text"] or len(fields["text"]) > MAX_CHAT_CHARS:
             raise ProtocolError("invalid_message", "A chat line has 1 to 2,000 characters.")
-    if "last_seq" in fields and fields["last_seq"] < 0:
-        raise ProtocolError("invalid_message", "'last_seq' cannot be negative.")
+    if "last_seq" in fields and not 0 <= fields["last_seq"] <= MAX_SEQ:
+        raise ProtocolError("invalid_message", f"'last_seq' is between 0 and {MAX_SEQ:,}.")
     return kind, fields

@@ -180,6 +180,8 @@ async def test_only_the_customer_consents_and_controls(acme, bob):
         ('{"type": 42}', "unknown_type"),
         ('{"type": "resume"}', "invalid_message"),
         ('{"type": "resume", "last_seq": "7"}', "invalid_message"),
+        ('{"type": "resume", "last_seq": 9007199254740993}', "invalid_message"),
+        ('{"type": "resume", "last_seq": -1}', "invalid_message"),
         ("x" * (64 * 1024 + 1), "too_large"),
     ],
 )
