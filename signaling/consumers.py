@@ -103,6 +103,7 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
     status: str
     sent_seq = 0  # the last seq this connection gave a message to the peer
     delivered_seq = 0
+    replayed = (0, 0)  # (after, up to): the seqs the last resume replayed
 
     # --- connection ------------------------------------------------------------------------------------
 
@@ -263,12 +264,16 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
         for message in missed:
             self.delivered_seq = max(self.delivered_seq, message["seq"])
             await self.send(text_data=json.dumps(message))
+        if missed:
+            self.replayed = (last_seq, missed[-1]["seq"])
 
     # --- from the channel layer ------------------------------------------------------------------------
 
     async def relay_message(self, event) -> None:
         if getattr(self, "closing", False):
             return
+        if self.replayed[0] < event["seq"] <= self.replayed[1]:
+            return  # published while the client was away and already replayed to it: the client has it
         if event["seq"] <= self.delivered_seq:
             # Numbering began again below what this client has seen (Redis restarted empty while the sender
             # reconnected): the client would drop this as already seen. Numbering continues above, and the client

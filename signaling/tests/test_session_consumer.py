@@ -270,6 +270,32 @@ async def test_reconnecting_client_resumes_from_its_last_sequence_number(acme, b
     await back.disconnect()
 
 
+async def test_a_message_replayed_by_resume_and_then_delivered_live_is_not_a_restart(acme, bob):
+    # A reconnecting client's new connection subscribes before it resumes: what was published meanwhile is both
+    # replayed and delivered live. The second copy is dropped quietly, not taken for numbering that restarted.
+    from channels.layers import get_channel_layer
+
+    from signaling import live
+
+    session_id, token, agent, customer = await active_session_with_three_candidates(bob)
+    await customer.disconnect()
+    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "while away"}})
+    await asyncio.sleep(0.1)
+    back = await customer_socket(session_id, token)
+    await back.send_json_to({"type": "resume", "last_seq": 3})
+    replayed = await next_of(back, "ice")
+    assert replayed["seq"] == 4
+    late_copy = json.dumps(replayed)
+    await get_channel_layer().group_send(
+        live.party_group(session_id, "customer"), {"type": "relay.message", "text": late_copy, "seq": 4}
+    )
+    assert await back.receive_nothing(timeout=0.3)  # neither the copy nor a resync
+    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "next"}})
+    assert (await next_of(back, "ice"))["seq"] == 5
+    await agent.disconnect()
+    await back.disconnect()
+
+
 async def test_a_gap_the_buffer_cannot_fill_asks_for_a_resync(acme, bob, monkeypatch):
     from signaling import live
 
