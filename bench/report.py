@@ -57,8 +57,9 @@ Each change below came from a figure of this harness or a profile (py-spy) taken
   empty, and clients dropping what followed as already seen (79 of 714 messages in a short run). Numbers now
   never go back (see docs/signaling.md); after the fix, at most a message or two in a race, each followed by a
   `resync`.
-- **ASGI server.** uvicorn (websockets sans-I/O protocol, compression off) against daphne, in this run: see the
-  capacity table (product vs product-daphne) and workload B. Per-message compression stays off: about 300 KiB per
+- **ASGI server.** uvicorn (websockets sans-I/O protocol, compression off) against daphne: relaying, in this run's
+  capacity table (product vs product-daphne); idle memory, 27.8 against 29.9 KiB per connection at 5,000 connections
+  in an earlier run (left out of this one for time). Per-message compression stays off: about 300 KiB per
   connection with zlib's defaults (FACTS.md). uvicorn's older `websockets` protocol held 35.8 KiB per idle
   connection against 27.8 KiB for the sans-I/O one (3,000 connections).
 - **Cookie sessions only for browsers.** Connections with a bearer token, ticket or customer token skip Channels'
