@@ -255,7 +255,12 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
         )
 
     async def _resume(self, last_seq: int) -> None:
-        self.delivered_seq = max(self.delivered_seq, last_seq)
+        if self.delivered_seq > last_seq:
+            # Messages published since this connection opened overtook the resume: the client would drop the
+            # older ones a replay sends now as already seen. It renegotiates instead.
+            await self._send({"type": "resync", "seq": self.delivered_seq})
+            return
+        self.delivered_seq = last_seq
         missed = await live.replay_after(self.session_id, self.role, last_seq)
         if missed is None:
             self.delivered_seq = await live.last_seq(self.session_id, self.role)

@@ -296,6 +296,21 @@ async def test_a_message_replayed_by_resume_and_then_delivered_live_is_not_a_res
     await back.disconnect()
 
 
+async def test_a_live_message_that_overtakes_the_resume_turns_the_replay_into_a_resync(acme, bob):
+    # The client would drop replayed messages older than one it already got live: it must renegotiate instead.
+    session_id, token, agent, customer = await active_session_with_three_candidates(bob)
+    await customer.disconnect()
+    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "while away"}})
+    await asyncio.sleep(0.1)
+    back = await customer_socket(session_id, token)
+    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "before the resume"}})
+    assert (await next_of(back, "ice"))["seq"] == 5
+    await back.send_json_to({"type": "resume", "last_seq": 3})
+    assert (await next_of(back, "resync"))["seq"] == 5
+    await agent.disconnect()
+    await back.disconnect()
+
+
 async def test_a_gap_the_buffer_cannot_fill_asks_for_a_resync(acme, bob, monkeypatch):
     from signaling import live
 
