@@ -247,12 +247,7 @@ async def test_ended_and_expired_sessions_refuse(acme, bob):
 
 
 async def test_reconnecting_client_resumes_from_its_last_sequence_number(acme, bob):
-    session_id, token = await new_session(bob)
-    agent = await agent_socket(bob, session_id)
-    customer = await customer_socket(session_id, token)
-    await customer.send_json_to({"type": "consent.grant"})
-    await next_of(customer, "state")
-    await next_of(agent, "state")
+    session_id, token, agent, customer = await active_session(bob)
     await agent.send_json_to({"type": "offer", "sdp": "first"})
     assert (await next_of(customer, "offer"))["seq"] == 1
     await customer.disconnect()  # the customer's network drops
@@ -270,6 +265,16 @@ async def test_reconnecting_client_resumes_from_its_last_sequence_number(acme, b
     await back.disconnect()
 
 
+async def customer_back_after_missing_seq_4(bob):
+    """The customer saw 1, 2, 3, dropped, missed 4 and is connected again (it has not resumed yet)."""
+    session_id, token, agent, customer = await active_session_with_three_candidates(bob)
+    await customer.disconnect()
+    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "while away"}})
+    await asyncio.sleep(0.1)
+    back = await customer_socket(session_id, token)
+    return session_id, agent, back
+
+
 async def test_a_message_replayed_by_resume_and_then_delivered_live_is_not_a_restart(acme, bob):
     # A reconnecting client's new connection subscribes before it resumes: what was published meanwhile is both
     # replayed and delivered live. The second copy is dropped quietly, not taken for numbering that restarted.
@@ -277,11 +282,7 @@ async def test_a_message_replayed_by_resume_and_then_delivered_live_is_not_a_res
 
     from signaling import live
 
-    session_id, token, agent, customer = await active_session_with_three_candidates(bob)
-    await customer.disconnect()
-    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "while away"}})
-    await asyncio.sleep(0.1)
-    back = await customer_socket(session_id, token)
+    session_id, agent, back = await customer_back_after_missing_seq_4(bob)
     await back.send_json_to({"type": "resume", "last_seq": 3})
     replayed = await next_of(back, "ice")
     assert replayed["seq"] == 4
@@ -298,11 +299,7 @@ async def test_a_message_replayed_by_resume_and_then_delivered_live_is_not_a_res
 
 async def test_a_live_message_that_overtakes_the_resume_turns_the_replay_into_a_resync(acme, bob):
     # The client would drop replayed messages older than one it already got live: it must renegotiate instead.
-    session_id, token, agent, customer = await active_session_with_three_candidates(bob)
-    await customer.disconnect()
-    await agent.send_json_to({"type": "ice", "candidate": {"candidate": "while away"}})
-    await asyncio.sleep(0.1)
-    back = await customer_socket(session_id, token)
+    session_id, agent, back = await customer_back_after_missing_seq_4(bob)
     await agent.send_json_to({"type": "ice", "candidate": {"candidate": "before the resume"}})
     assert (await next_of(back, "ice"))["seq"] == 5
     await back.send_json_to({"type": "resume", "last_seq": 3})
@@ -345,14 +342,20 @@ async def _redis_restarts_empty():
         live._memory._lists.clear()
 
 
-async def active_session_with_three_candidates(bob):
-    """An active session whose customer has received candidates numbered 1, 2, 3."""
+async def active_session(bob):
+    """A session the customer has consented to, with both ends connected and told."""
     session_id, token = await new_session(bob)
     agent = await agent_socket(bob, session_id)
     customer = await customer_socket(session_id, token)
     await customer.send_json_to({"type": "consent.grant"})
     await next_of(customer, "state")
     await next_of(agent, "state")
+    return session_id, token, agent, customer
+
+
+async def active_session_with_three_candidates(bob):
+    """An active session whose customer has received candidates numbered 1, 2, 3."""
+    session_id, token, agent, customer = await active_session(bob)
     for i in range(3):
         await agent.send_json_to({"type": "ice", "candidate": {"candidate": f"c{i}"}})
     assert [(await next_of(customer, "ice"))["seq"] for _ in range(3)] == [1, 2, 3]
