@@ -7,6 +7,7 @@ from typing import Any
 
 from .loadgen import MESSAGES_PER_EXCHANGE
 
+PRODUCT = "product"  # the name the product's figures are kept under, and reported against the targets
 KNEE_P99_MS = 50.0  # the knee: where p99 one-way latency reaches this
 
 # What limits a target when the run misses it: our reading of the profiles (py-spy) taken while tuning.
@@ -102,7 +103,7 @@ def _ok(met: bool | None, ratio: float | None = None, limit: float | None = None
     return verdict
 
 
-def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
+def targets(results: dict[str, Any], chosen: str = PRODUCT) -> list[dict[str, Any]]:
     """Each target: what was measured, against what, and whether it holds."""
     out: list[dict[str, Any]] = []
     sweep = results.get("sweep", {})
@@ -139,7 +140,7 @@ def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
             }
         )
     idle = results.get("B", {})
-    idle_product = next((v for k, v in idle.items() if k == chosen), None)
+    idle_product = idle.get(chosen)
     if idle_product and "R1" in idle:
         top = max(idle_product, key=int)
         p, b = idle_product[top]["per_connection_kb"], idle["R1"][top]["per_connection_kb"]
@@ -225,7 +226,7 @@ def targets(results: dict[str, Any], chosen: str) -> list[dict[str, Any]]:
     return out
 
 
-def render(results: dict[str, Any], chosen: str, notes: str = "") -> str:
+def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     v = m["versions"]
     parts = [
@@ -249,7 +250,7 @@ def render(results: dict[str, Any], chosen: str, notes: str = "") -> str:
         "- Load generators, servers, Redis and PostgreSQL share the same 2 cores. Throughput is therefore given per "
         'CPU-second of the relaying processes ("per core"), measured from /proc, not per wall-clock second.\n',
     ]
-    rows = targets(results, chosen)
+    rows = targets(results)
     parts.append("\n## Targets\n\n")
     parts.append(
         _table(
@@ -271,8 +272,6 @@ def render(results: dict[str, Any], chosen: str, notes: str = "") -> str:
     if missed:
         parts.append("\nWhere a target is missed, what limits it:\n\n")
         parts += [f"- **{key}**: {LIMITS[key]}\n" for key in LIMITS if key in missed]
-    if notes:
-        parts.append("\n" + notes.strip() + "\n")
     parts.append(TUNING)
     parts.append(_workload_a(results))
     parts.append(_sweep(results))

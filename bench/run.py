@@ -32,7 +32,7 @@ import psutil
 
 from . import report, servers
 from .loadgen import MESSAGES_PER_EXCHANGE
-from .report import KNEE_P99_MS
+from .report import KNEE_P99_MS, PRODUCT
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Workers:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
-                preexec_fn=servers._raise_fd_limit,
+                preexec_fn=servers.raise_fd_limit,
             )
             for _ in specs
         ]
@@ -330,7 +330,7 @@ class Bench:
         every = [
             ("R1", lambda: servers.start_relay("R1", 1), "relay"),
             ("R2", lambda: servers.start_relay("R2", 2, self.redis.url), "relay"),
-            ("product", lambda: self.product("product", "serve", 2), "product"),
+            (PRODUCT, lambda: self.product(PRODUCT, "serve", 2), "product"),
             # The same product under daphne, for the choice of ASGI server (the sweep only: the run has 10 minutes).
             ("product-daphne", lambda: self.product("product-daphne", "daphne", 2), "product"),
         ]
@@ -397,30 +397,27 @@ class Bench:
 
     def half_capacity(self) -> None:
         """p99 of the product and of R2 at the same load: half the product's capacity."""
-        chosen = self.chosen_product()
-        knee = self.results["sweep"][chosen]["knee"]
+        knee = self.results["sweep"][PRODUCT]["knee"]
         rate = max(1, (knee["rate"] if knee else self.config.sweep_rates[0]) // 2)
         out = self.results.setdefault("half", {"rate": rate, "messages_per_s": rate * MESSAGES_PER_EXCHANGE})
+        out["R2"] = self._steady("R2", self.r2, "relay", rate)
         self.login()
-        for name, group, flavour in (("R2", self.r2, "relay"), (chosen, None, "product")):
-            if group is None:
-                group = self.product(chosen, "serve", 2)
-            pool = Pool(
-                group,
-                self.pairs_for(name, group, self.config.sweep_pool, "h"),
-                flavour=flavour,
-                workers=self.config.workers,
-                redis=self.redis,
-            )
-            out[name] = pool.step(rate_schedule(self.config.sweep_pool, rate, self.config.sweep_seconds * 2))
-            pool.close()
-            self.log(f"half capacity {name} at {rate} setups/s: {_brief(out[name])}")
-            if name != "R2":
-                self.stop(group)
+        group = self.product(PRODUCT, "serve", 2)
+        out[PRODUCT] = self._steady(PRODUCT, group, "product", rate)
+        self.stop(group)
 
-    def chosen_product(self) -> str:
-        """The product's configuration the document reports against the targets: the faster ASGI server."""
-        return "product"
+    def _steady(self, name: str, group: servers.Group, flavour: str, rate: int) -> dict[str, Any]:
+        pool = Pool(
+            group,
+            self.pairs_for(name, group, self.config.sweep_pool, "h"),
+            flavour=flavour,
+            workers=self.config.workers,
+            redis=self.redis,
+        )
+        figures = pool.step(rate_schedule(self.config.sweep_pool, rate, self.config.sweep_seconds * 2))
+        pool.close()
+        self.log(f"half capacity {name} at {rate} setups/s: {_brief(figures)}")
+        return figures
 
     # workload B
 
@@ -431,7 +428,7 @@ class Bench:
         every = self.config.idle_counts
         for name, start, url, headers, counts in (
             ("R1", lambda: servers.start_relay("R1-idle", 1), "/idle/{i}", {}, every),
-            ("product", lambda: self.product("idle", "serve", 1), "/ws/v1/hello", agent, every),
+            (PRODUCT, lambda: self.product("idle", "serve", 1), "/ws/v1/hello", agent, every),
         ):
             group = start()
             port = group.ports[0]
@@ -487,13 +484,12 @@ class Bench:
     # workload C
 
     def fault(self) -> None:
-        chosen = self.chosen_product()
         self.login()
         group = self.product("fault", "serve", 2)
         size = min(200, self.config.sweep_pool)
         pool = Pool(
             group,
-            self.pairs_for(chosen, group, size, "f"),
+            self.pairs_for(PRODUCT, group, size, "f"),
             flavour="product",
             workers=self.config.workers,
             reconnect=True,
@@ -617,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.render:
         results = json.loads(Path(args.render).read_text())
-        Path(args.out).write_text(report.render(results, chosen="product"))
+        Path(args.out).write_text(report.render(results))
         return 0
     config = QUICK if args.quick else FULL
     if args.sizes:
@@ -643,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.results["quick"] = args.quick
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(bench.results, indent=1, default=str))
-    Path(args.out).write_text(report.render(bench.results, chosen=bench.chosen_product()))
+    Path(args.out).write_text(report.render(bench.results))
     bench.log(f"wrote {args.out} and {args.json} in {bench.results['elapsed_s']:.0f} s")
     return 0
 

@@ -28,7 +28,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _raise_fd_limit() -> None:
+def raise_fd_limit() -> None:
+    """In a child process: as many open files as the hard limit allows (10,000 connections need more than 1,024)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -85,7 +86,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> sub
     LOGS.mkdir(parents=True, exist_ok=True)
     log = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(
-        argv, cwd=ROOT, env=env or os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=_raise_fd_limit
+        argv, cwd=ROOT, env=env or os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit
     )
 
 
@@ -185,8 +186,7 @@ def start_relay(name: str, processes: int, redis_url: str | None = None, drop_ev
 
 
 def start_product(name: str, server: str, processes: int, env: dict[str, str]) -> Group:
-    """``server`` is ``serve`` (``python -m connect.serve``, as production runs it), ``daphne``, or ``uvicorn``
-    (its command line, per-message compression off)."""
+    """``server`` is ``serve`` (``python -m connect.serve``, as production runs it) or ``daphne``."""
     group = Group(name, [free_port() for _ in range(processes)])
     for port in group.ports:
         if server == "serve":  # production's entry point
@@ -194,11 +194,7 @@ def start_product(name: str, server: str, processes: int, env: dict[str, str]) -
         elif server == "daphne":
             argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "connect.asgi:application"]
         else:
-            argv = [
-                str(BIN / "uvicorn"), "connect.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
-                "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--backlog", "4096",
-            ]  # fmt: skip
+            raise ValueError(f"unknown server {server!r}")
         group.processes.append(_spawn(f"{name}-{port}", argv, env))
     for port in group.ports:
         _wait_healthy(port)

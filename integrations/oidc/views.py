@@ -24,17 +24,19 @@ class VerifyingAdapter(OpenIDConnectOAuth2Adapter):
         return build_absolute_uri(request, url, self.redirect_uri_protocol)
 
 
-@login_not_required
-def login(request: HttpRequest, provider_id: str):
-    try:
-        return OAuth2LoginView.adapter_view(VerifyingAdapter(request, provider_id))(request)
-    except SocialApp.DoesNotExist:
-        raise Http404 from None
+def _with_adapter(view_class):
+    """allauth's OAuth2 view for one organization's provider, with the ID-token-verifying adapter; an unknown
+    provider answers 404."""
+
+    @login_not_required
+    def view(request: HttpRequest, provider_id: str):
+        try:
+            return view_class.adapter_view(VerifyingAdapter(request, provider_id))(request)
+        except SocialApp.DoesNotExist:
+            raise Http404 from None
+
+    return view
 
 
-@login_not_required
-def callback(request: HttpRequest, provider_id: str):
-    try:
-        return OAuth2CallbackView.adapter_view(VerifyingAdapter(request, provider_id))(request)
-    except SocialApp.DoesNotExist:
-        raise Http404 from None
+login = _with_adapter(OAuth2LoginView)
+callback = _with_adapter(OAuth2CallbackView)

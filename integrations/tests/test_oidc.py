@@ -91,17 +91,23 @@ class IdentityProvider:
         self.server.server_close()
 
 
-@pytest.fixture
-def idp(acme):
-    provider = IdentityProvider()
+def configure_acme(acme, issuer: str, *, require_sso: bool = False) -> None:
+    """Acme signs in people of acme-corp.test through the test IdP, as agents."""
     oidc_configure(
         organization=acme,
-        issuer=provider.url,
+        issuer=issuer,
         client_id=CLIENT_ID,
         client_secret="s3cret",
         email_domains=["acme-corp.test"],
         default_role=Role.AGENT,
+        require_sso=require_sso,
     )
+
+
+@pytest.fixture
+def idp(acme):
+    provider = IdentityProvider()
+    configure_acme(acme, provider.url)
     yield provider
     provider.close()
 
@@ -152,14 +158,7 @@ def test_an_address_outside_the_domains_is_refused(client, idp):
 
 
 def test_required_sso_turns_off_passwords_but_owners_keep_break_glass(client, acme, alice, bob, idp):
-    oidc_configure(
-        organization=acme,
-        issuer=idp.url,
-        client_id=CLIENT_ID,
-        client_secret="s3cret",
-        email_domains=["acme-corp.test"],
-        require_sso=True,
-    )
+    configure_acme(acme, idp.url, require_sso=True)
     refused = client.post(reverse("account_login"), {"login": "bob@acme.test", "password": PASSWORD})
     assert refused.status_code == 403 and "passwords are turned off" in refused.content.decode()
     assert client.get(reverse("org_dashboard", args=["acme"])).status_code == 302
@@ -183,14 +182,7 @@ def test_break_glass_for_an_sso_address_is_audited(client, acme, idp):
 def test_token_endpoint_refuses_passwords_where_sso_is_required(acme, bob, idp):
     from rest_framework.test import APIClient
 
-    oidc_configure(
-        organization=acme,
-        issuer=idp.url,
-        client_id=CLIENT_ID,
-        client_secret="s3cret",
-        email_domains=["acme-corp.test"],
-        require_sso=True,
-    )
+    configure_acme(acme, idp.url, require_sso=True)
     response = APIClient().post(
         "/api/v1/auth/token",
         {"email": "bob@acme.test", "password": PASSWORD, "device": {"name": "x", "platform": "ios"}},

@@ -125,6 +125,14 @@ def test_pages_neither_repeat_nor_skip_sessions_created_meanwhile(agent_client, 
 def test_page_sizes_are_bounded_and_bad_cursors_refused(agent_client, acme, bob):
     start(agent_client)
     assert len(agent_client.get("/api/v1/sessions?limit=100000").json()["results"]) == 1  # capped, not refused
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from connect.api.pagination import BoundedLimitOffsetPagination, NewestFirstCursorPagination
+
+    huge = Request(APIRequestFactory().get("/", {"limit": 100000}))
+    assert NewestFirstCursorPagination().get_page_size(huge) == 200
+    assert BoundedLimitOffsetPagination().get_limit(huge) == 200
     bad = agent_client.get("/api/v1/sessions?cursor=not-a-cursor")
     assert bad.status_code == 404 and bad.json()["error"]["code"] == "not_found"
 
