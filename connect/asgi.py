@@ -1,7 +1,7 @@
 """One ASGI application for HTTP and WebSocket, served by uvicorn (``python -m connect.serve``).
 
-WebSocket connections pass origin validation (the ``Origin`` must be an allowed host) and authentication
-before reaching a consumer.
+WebSocket connections pass origin validation (an ``Origin`` must be an allowed host; native clients, which send none,
+need a bearer token or a ticket: ``signaling.origin``) and authentication before reaching a consumer.
 """
 
 import gc
@@ -13,15 +13,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connect.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from connect.middleware import ASGIBodyGuard  # noqa: E402
 from signaling.auth import WebSocketAuthMiddleware  # noqa: E402
+from signaling.origin import OriginValidator  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        # Request bodies are counted as they arrive (chunked too) and timed between chunks: connect.middleware.
+        "http": ASGIBodyGuard(django_asgi_app),
+        "websocket": OriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -85,7 +85,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Every 429, page or API, says when to try again (Retry-After): connect.errors.
+    "connect.errors.RetryAfterMiddleware",
     "connect.middleware.BodySizeLimitMiddleware",
+    # NUL in a path or query, a non-form body posted to a page: refused before any view or app sees them.
+    "connect.middleware.HostileInputMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,7 +99,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "orgs.mfa.MFAMiddleware",
+    # Whether the cookie's person may act now (two-factor and single sign-on requirements): orgs.access.
+    "orgs.access.CookieAccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into a clear answer.
@@ -275,13 +280,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["connect.api.permissions.HasPrincipal"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["connect.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "connect.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_PAGINATION_CLASS": "connect.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
+    "PATH_CONVERTER_OVERRIDES": {"public_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}},
     "TITLE": "BizGaze Connect API",
     "DESCRIPTION": "The versioned API of BizGaze Connect for native apps and integrations. See docs/api.md.",
     "VERSION": "1.0.0",
@@ -298,6 +304,10 @@ SPECTACULAR_SETTINGS = {
 }
 # Bodies over this are refused before a view parses them (JSON APIs and forms alike).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("CONNECT_MAX_BODY_BYTES", default=1024 * 1024)
+# Slow clients (python -m connect.serve): request headers not complete this long after the connection or the request
+# began, or a body that stalls this long between two chunks, get 408 and the connection is closed.
+CONNECT_HEADER_TIMEOUT_SECONDS = env.float("CONNECT_HEADER_TIMEOUT_SECONDS", default=10.0)
+CONNECT_BODY_TIMEOUT_SECONDS = env.float("CONNECT_BODY_TIMEOUT_SECONDS", default=30.0)
 
 # --- Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -6,13 +6,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from oauth2_provider import views as oauth_views
 
 from integrations import api as integrations_api
+from integrations.oauth_views import OrganizationIntrospectTokenView
 from integrations.views import OrganizationAuthorizationView, bizgaze_sso, login_router
 from orgs import api as orgs_api
 from orgs import views_mfa
 from sessions import api as session_api
 from signaling import api as signaling_api
 
-from . import health
+from . import (
+    converters,  # noqa: F401  (registers <public_id:...>)
+    health,
+)
+from .nocache import no_store
 
 handler400 = "connect.errors.handler400"
 handler403 = "connect.errors.handler403"
@@ -33,37 +38,37 @@ api_v1 = [
     path("auth/revoke", orgs_api.RevokeView.as_view(), name="auth-revoke"),
     path("me", orgs_api.MeView.as_view(), name="me"),
     path("devices", orgs_api.DeviceListView.as_view(), name="devices"),
-    path("devices/<str:device_id>", orgs_api.DeviceDetailView.as_view(), name="device"),
-    path("ws-ticket", signaling_api.WebSocketTicketView.as_view(), name="ws-ticket"),
+    path("devices/<public_id:device_id>", orgs_api.DeviceDetailView.as_view(), name="device"),
+    path("ws-ticket", no_store(signaling_api.WebSocketTicketView.as_view()), name="ws-ticket"),
     path("ice-servers", session_api.IceServersView.as_view(), name="ice-servers"),
     path("join", session_api.JoinView.as_view(), name="join"),
     path("sessions", session_api.SessionListView.as_view(), name="sessions"),
-    path("sessions/<str:session_id>", session_api.SessionDetailView.as_view(), name="session"),
-    path("sessions/<str:session_id>/events", session_api.SessionEventsView.as_view(), name="session-events"),
-    path("sessions/<str:session_id>/end", session_api.SessionEndView.as_view(), name="session-end"),
+    path("sessions/<public_id:session_id>", session_api.SessionDetailView.as_view(), name="session"),
+    path("sessions/<public_id:session_id>/events", session_api.SessionEventsView.as_view(), name="session-events"),
+    path("sessions/<public_id:session_id>/end", session_api.SessionEndView.as_view(), name="session-end"),
     path("members", orgs_api.MemberListView.as_view(), name="members"),
-    path("members/<str:member_id>", orgs_api.MemberDetailView.as_view(), name="member"),
+    path("members/<public_id:member_id>", orgs_api.MemberDetailView.as_view(), name="member"),
     path("invitations", orgs_api.InvitationListView.as_view(), name="invitations"),
-    path("invitations/<str:invitation_id>", orgs_api.InvitationDetailView.as_view(), name="invitation"),
+    path("invitations/<public_id:invitation_id>", orgs_api.InvitationDetailView.as_view(), name="invitation"),
     path("api-keys", integrations_api.APIKeyListView.as_view(), name="api-keys"),
-    path("api-keys/<str:key_id>", integrations_api.APIKeyDetailView.as_view(), name="api-key"),
+    path("api-keys/<public_id:key_id>", integrations_api.APIKeyDetailView.as_view(), name="api-key"),
     path("oauth-apps", integrations_api.OAuthAppListView.as_view(), name="oauth-apps"),
-    path("oauth-apps/<str:client_id>", integrations_api.OAuthAppDetailView.as_view(), name="oauth-app"),
+    path("oauth-apps/<public_id:client_id>", integrations_api.OAuthAppDetailView.as_view(), name="oauth-app"),
     path("webhooks", integrations_api.WebhookEndpointListView.as_view(), name="webhooks"),
-    path("webhooks/<str:endpoint_id>", integrations_api.WebhookEndpointDetailView.as_view(), name="webhook"),
+    path("webhooks/<public_id:endpoint_id>", integrations_api.WebhookEndpointDetailView.as_view(), name="webhook"),
     path(
-        "webhooks/<str:endpoint_id>/rotate-secret",
+        "webhooks/<public_id:endpoint_id>/rotate-secret",
         integrations_api.WebhookRotateSecretView.as_view(),
         name="webhook-rotate",
     ),
-    path("webhooks/<str:endpoint_id>/test", integrations_api.WebhookTestView.as_view(), name="webhook-test"),
+    path("webhooks/<public_id:endpoint_id>/test", integrations_api.WebhookTestView.as_view(), name="webhook-test"),
     path(
-        "webhooks/<str:endpoint_id>/deliveries",
+        "webhooks/<public_id:endpoint_id>/deliveries",
         integrations_api.WebhookDeliveryListView.as_view(),
         name="webhook-deliveries",
     ),
     path(
-        "webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/redeliver",
+        "webhooks/<public_id:endpoint_id>/deliveries/<public_id:delivery_id>/redeliver",
         integrations_api.WebhookRedeliverView.as_view(),
         name="webhook-redeliver",
     ),
@@ -73,9 +78,10 @@ api_v1 = [
 # (applications belong to organizations and are managed through /api/v1/oauth-apps and the org pages).
 oauth = [
     path("authorize/", OrganizationAuthorizationView.as_view(), name="authorize"),
-    path("token/", oauth_views.TokenView.as_view(), name="token"),
+    path("token/", no_store(oauth_views.TokenView.as_view()), name="token"),
     path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("introspect/", oauth_views.IntrospectTokenView.as_view(), name="introspect"),
+    # Only tokens of the calling client's own organization (integrations/oauth_views.py).
+    path("introspect/", OrganizationIntrospectTokenView.as_view(), name="introspect"),
 ]
 
 urlpatterns = [

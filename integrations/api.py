@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
 from connect.errors import NotFound
+from connect.nocache import no_store
 
 from . import services, webhooks
 from .models import APIKey, Application, DeliveryAttempt, WebhookDelivery, WebhookEndpoint
@@ -23,7 +24,8 @@ class APIKeyInput(StrictSerializer):
 class APIKeyOutput(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
     scopes = serializers.ListField(child=serializers.CharField())
-    created_by = serializers.EmailField(source="created_by.email", default=None)
+    # None for a key created with an API key, or when its creator has left.
+    created_by = serializers.EmailField(source="created_by.email", default=None, allow_null=True)
 
     class Meta:
         model = APIKey
@@ -46,12 +48,15 @@ class APIKeyListView(OrgAPIView):
     def scope_queryset(self, queryset):
         return queryset.filter(revoked_at__isnull=True).select_related("created_by")
 
-    @extend_schema(summary="API keys of the organization", operation_id="api_keys_list")
+    @extend_schema(
+        summary="API keys of the organization", operation_id="api_keys_list", responses=APIKeyOutput(many=True)
+    )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(APIKeyOutput(page, many=True).data)
 
     @extend_schema(request=APIKeyInput, responses={201: APIKeyCreatedOutput}, summary="Create an API key")
+    @no_store
     def post(self, request):
         data = APIKeyInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -116,12 +121,17 @@ class OAuthAppListView(OrgAPIView):
     required_scopes = {"GET": "api_keys:read", "POST": "api_keys:write"}
     serializer_class = OAuthAppOutput
 
-    @extend_schema(summary="OAuth2 applications of the organization", operation_id="oauth_apps_list")
+    @extend_schema(
+        summary="OAuth2 applications of the organization",
+        operation_id="oauth_apps_list",
+        responses=OAuthAppOutput(many=True),
+    )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset().order_by("-created"))
         return self.get_paginated_response(OAuthAppOutput(page, many=True).data)
 
     @extend_schema(request=OAuthAppInput, responses={201: OAuthAppCreatedOutput}, summary="Register an OAuth2 app")
+    @no_store
     def post(self, request):
         data = OAuthAppInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -202,7 +212,9 @@ class WebhookEndpointListView(OrgAPIView):
     required_scopes = {"GET": "webhooks:read", "POST": "webhooks:write"}
     serializer_class = WebhookEndpointOutput
 
-    @extend_schema(summary="Webhook endpoints", operation_id="webhooks_list")
+    @extend_schema(
+        summary="Webhook endpoints", operation_id="webhooks_list", responses=WebhookEndpointOutput(many=True)
+    )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(WebhookEndpointOutput(page, many=True).data)
@@ -210,6 +222,7 @@ class WebhookEndpointListView(OrgAPIView):
     @extend_schema(
         request=WebhookEndpointInput, responses={201: WebhookEndpointSecretOutput}, summary="Add a webhook endpoint"
     )
+    @no_store
     def post(self, request):
         data = WebhookEndpointInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -256,6 +269,7 @@ class WebhookRotateSecretView(_OneEndpointView):
         responses=WebhookEndpointSecretOutput,
         summary="Rotate the signing secret (the old one keeps signing for 24 hours)",
     )
+    @no_store
     def post(self, request, endpoint_id: str):
         endpoint = webhooks.endpoint_rotate_secret(endpoint=self.get_object())
         return Response(WebhookEndpointSecretOutput(endpoint).data)

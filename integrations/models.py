@@ -188,6 +188,8 @@ class OrganizationSSO(models.Model):
         default=False,
         help_text=_("Members cannot sign in with a password; owners keep a break-glass password sign-in, audited."),
     )
+    # When single sign-on became required: OAuth2 tokens issued since were authorized in SSO sessions (orgs.access).
+    require_sso_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("single sign-on settings")

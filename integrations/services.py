@@ -13,6 +13,7 @@ from connect import events
 from connect.errors import ApplicationError, Forbidden
 from connect.ids import new_secret, secret_hash
 from connect.scopes import SCOPES
+from orgs import access
 from orgs.tenancy import OrgContext
 
 from .models import APIKey, Application
@@ -76,13 +77,22 @@ def _key_payload(key: APIKey) -> dict:
 def api_key_revoke(*, key: APIKey) -> APIKey:
     if APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
         events.emit(key.organization, "api_key.revoked", _key_payload(key))
+        access.announce([f"cred:api_key:{key.public_id}"])  # the sockets it opened close
     key.refresh_from_db()
     return key
 
 
 def api_key_check(secret: str) -> APIKey | None:
-    """The live key behind ``secret``, or ``None``. Notes the last use at most once a minute."""
+    """The live key behind ``secret``, or ``None`` (unknown or revoked). Notes the last use at most once a minute.
+
+    An expired key raises ``401 api_key_expired``: only the key's holder can ask, and they learn to replace it."""
     key = APIKey.objects.select_related("organization").filter(key_hash=secret_hash(secret)).first()
+    if key is not None and key.state == "expired":
+        raise ApplicationError(
+            _("This API key expired on %(date)s; create a new one.") % {"date": key.expires_at.isoformat()},
+            code="api_key_expired",
+            status_code=401,
+        )
     if key is None or key.state != "active":
         return None
     now = timezone.now()

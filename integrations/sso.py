@@ -18,9 +18,12 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from connect.api.parsers import loads_bounded
 from connect.errors import ApplicationError
+from orgs import access
 from orgs.models import Membership, Organization, Role, User
 from orgs.services import normalize_email, user_mark_email_verified
 from sessions.audit import audit_record
@@ -28,6 +31,8 @@ from sessions.audit import audit_record
 from .models import OrganizationSSO
 
 MAX_AHEAD_SECONDS = 300
+# The sign-in form's "use my password" for an address of an organization with single sign-on (its id).
+BREAK_GLASS_SESSION_KEY = "connect_break_glass_org"
 MAX_TOKEN_CHARS = 4096
 
 
@@ -52,18 +57,21 @@ def _claims(token: str) -> tuple[dict, str, str]:
         raise SSOError(_("The sign-in link is malformed."))
     payload, signature = token.split(".")
     try:
-        claims = json.loads(_b64decode(payload))
+        claims = loads_bounded(_b64decode(payload))
         signature_bytes = _b64decode(signature)
     except (ValueError, binascii.Error):
         raise SSOError(_("The sign-in link is malformed.")) from None
     if not isinstance(claims, dict) or not all(isinstance(claims.get(k), str) for k in ("email", "org", "nonce")):
         raise SSOError(_("The sign-in link is missing its e-mail, organization or nonce."))
+    if any("\x00" in claims[k] for k in ("email", "org", "nonce")):  # PostgreSQL refuses NUL in the look-ups
+        raise SSOError(_("The sign-in link is malformed."))
     return claims, payload, signature_bytes
 
 
 @transaction.atomic
-def bizgaze_sign_in(token: str, *, ip: str | None = None) -> User:
-    """The user a valid token names, provisioned into its organization on first use. Anything wrong: SSOError."""
+def bizgaze_sign_in(token: str, *, ip: str | None = None) -> tuple[User, Organization]:
+    """The user a valid token names, provisioned into its organization on first use, and that organization.
+    Anything wrong: SSOError."""
     claims, payload, signature = _claims(token)
     config = (
         OrganizationSSO.objects.select_related("organization")
@@ -99,7 +107,7 @@ def bizgaze_sign_in(token: str, *, ip: str | None = None) -> User:
     audit_record(
         organization=config.organization, action="sso.bizgaze_sign_in", actor=user, ip=ip, data={"email": email}
     )
-    return user
+    return user, config.organization
 
 
 # --- OpenID Connect per organization ---------------------------------------------------------------------
@@ -115,22 +123,44 @@ def oidc_configure(
     default_role: str = Role.AGENT,
     require_sso: bool = False,
 ) -> OrganizationSSO:
-    """Point an organization's e-mail domains at its identity provider (an allauth SocialApp per organization)."""
+    """Point an organization's e-mail domains at its identity provider (an allauth SocialApp per organization).
+
+    The issuer must be an address the outbound guard accepts (https outside debug, resolving to public addresses
+    only); every request to it goes through the guard again at sign-in."""
     from allauth.socialaccount.models import SocialApp
 
+    from connect import outbound
+
+    issuer = issuer.strip().rstrip("/")
+    try:
+        outbound.check_public_url(issuer)
+    except outbound.OutboundError as exc:
+        raise ApplicationError(
+            _("The issuer URL cannot be used: %(reason)s") % {"reason": exc},
+            code="invalid_issuer",
+            details={"field": "oidc_issuer"},
+        ) from None
     domains = sorted({d.strip().lower().lstrip("@") for d in email_domains if d.strip()})
     taken = OrganizationSSO.objects.exclude(organization=organization).filter(oidc_issuer__gt="")
     for other in taken:
         if set(other.email_domains) & set(domains):
             raise ApplicationError(_("Another organization signs in people of these domains."), code="domain_taken")
     config, _created = OrganizationSSO.objects.get_or_create(organization=organization)
-    config.oidc_issuer = issuer.rstrip("/")
+    config.oidc_issuer = issuer
     config.oidc_client_id = client_id
     config.oidc_client_secret = client_secret
     config.email_domains = domains
     config.default_role = default_role
+    sso_turned_on = require_sso and not config.require_sso
     config.require_sso = require_sso
+    if sso_turned_on:
+        config.require_sso_since = timezone.now()
+    elif not require_sso:
+        config.require_sso_since = None
     config.save()
+    if sso_turned_on:
+        # Password sign-ins of members (owners keep theirs) end now; their sockets close.
+        access.end_unsatisfying_credentials(organization=organization, requirement="sso")
     SocialApp.objects.update_or_create(
         provider="connect_oidc",
         provider_id=config.provider_id,
@@ -153,15 +183,6 @@ def sso_for_email(email: str) -> OrganizationSSO | None:
         oidc_issuer__gt="", organization__status=Organization.Status.ACTIVE
     ):
         if domain in config.email_domains:
-            return config
-    return None
-
-
-def password_sign_in_refused(user: User) -> OrganizationSSO | None:
-    """The SSO-only organization that forbids this user a password, or None (owners keep a break-glass path)."""
-    for config in OrganizationSSO.objects.select_related("organization").filter(require_sso=True, oidc_issuer__gt=""):
-        membership = Membership.objects.for_org(config.organization).filter(user=user).first()
-        if membership is not None and membership.role != Role.OWNER:
             return config
     return None
 
@@ -221,19 +242,34 @@ def _sso_refused(request, message: str):
     return render(request, "integrations/sso_error.html", {"message": message}, status=403)
 
 
-def provision_on_login(sender, request, user, **kwargs) -> None:
-    """allauth's user_logged_in: a sign-in through an organization's IdP makes the person a member."""
+def record_sign_in(sender, request, user, **kwargs) -> None:
+    """allauth's user_logged_in. Through an organization's identity provider: the person becomes a member, and the
+    session counts as signed in by it (orgs.access). With a password, to an organization that requires single
+    sign-on: only an owner gets here (orgs.access refuses everyone else), and it is their audited break-glass."""
+    ip = request.META.get("REMOTE_ADDR") if request else None
     sociallogin = kwargs.get("sociallogin")
-    if sociallogin is None:
+    if sociallogin is not None:
+        provider_id = sociallogin.account.get_provider().app.provider_id or ""
+        config = (
+            OrganizationSSO.objects.select_related("organization")
+            .filter(organization__slug=provider_id.removeprefix("org-"))
+            .first()
+        )
+        if config is not None:
+            _provision(config, user, ip)
+            if request is not None:
+                access.session_record_sso(request, config.organization)
         return
-    provider_id = sociallogin.account.get_provider().app.provider_id or ""
-    config = (
-        OrganizationSSO.objects.select_related("organization")
-        .filter(organization__slug=provider_id.removeprefix("org-"))
-        .first()
+    organization_ids = set(
+        Membership.objects.filter(
+            user=user, role=Role.OWNER, organization__sso__require_sso=True, organization__sso__oidc_issuer__gt=""
+        ).values_list("organization_id", flat=True)
     )
-    if config is not None:
-        _provision(config, user, request.META.get("REMOTE_ADDR") if request else None)
+    asked = request.session.pop(BREAK_GLASS_SESSION_KEY, None) if request is not None else None
+    if asked is not None:
+        organization_ids.add(asked)
+    for organization in Organization.objects.filter(pk__in=organization_ids):
+        audit_record(organization=organization, action="sso.break_glass", actor=user, ip=ip)
 
 
 def oidc_configure_by_org_admin(

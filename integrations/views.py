@@ -15,6 +15,7 @@ from django.views import View
 from oauth2_provider.views import AuthorizationView
 
 from connect.errors import ApplicationError
+from connect.nocache import no_store
 from connect.scopes import SCOPES
 from orgs.models import Membership, Organization
 from orgs.views import OrgScopedMixin
@@ -29,8 +30,12 @@ class OrganizationAuthorizationView(AuthorizationView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
-            client_id = request.GET.get("client_id") or request.POST.get("client_id")
-            application = Application.objects.select_related("organization").filter(client_id=client_id).first()
+            client_id = request.GET.get("client_id") or request.POST.get("client_id") or ""
+            application = (
+                Application.objects.select_related("organization").filter(client_id=client_id).first()
+                if "\x00" not in client_id
+                else None  # the toolkit then answers its own invalid-client page
+            )
             if (
                 application is not None
                 and not Membership.objects.filter(
@@ -82,6 +87,7 @@ class APIKeysView(OrgScopedMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._page(APIKeyForm())
 
+    @no_store  # the new key is on this page
     def post(self, request: HttpRequest) -> HttpResponse:
         if not self.has_scope("api_keys:write"):
             raise PermissionDenied
@@ -141,6 +147,7 @@ class WebhooksView(OrgScopedMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         return self._page(WebhookForm())
 
+    @no_store  # a new or rotated signing secret is on this page
     def post(self, request: HttpRequest) -> HttpResponse:
         if not self.has_scope("webhooks:write"):
             raise PermissionDenied
@@ -168,7 +175,12 @@ class WebhooksView(OrgScopedMixin, View):
             endpoint.delete()
             messages.success(request, _("Endpoint removed."))
         elif action == "redeliver":
-            delivery = WebhookDelivery.objects.filter(endpoint=endpoint, public_id=request.POST.get("delivery")).first()
+            delivery_id = request.POST.get("delivery", "")
+            delivery = (
+                WebhookDelivery.objects.filter(endpoint=endpoint, public_id=delivery_id).first()
+                if "\x00" not in delivery_id  # PostgreSQL refuses NUL in a query: such an id names nothing
+                else None
+            )
             if delivery is None:
                 raise Http404
             webhooks.delivery_redeliver(delivery=delivery)
@@ -180,14 +192,22 @@ def bizgaze_sso(request: HttpRequest) -> HttpResponse:
     """``/sso?token=...``: sign in from the BizGaze suite."""
     from django.contrib.auth import login
 
+    from orgs.access import session_record_sso
+
     from .sso import bizgaze_sign_in
 
     token = request.GET.get("token") or request.POST.get("token", "")
     try:
-        user = bizgaze_sign_in(token, ip=request.META.get("REMOTE_ADDR"))
+        user, organization = bizgaze_sign_in(token, ip=request.META.get("REMOTE_ADDR"))
     except ApplicationError as exc:
-        return render(request, "integrations/sso_error.html", {"message": exc.message}, status=exc.status_code)
+        context = {
+            "message": exc.message,
+            "title": _("Sign-in from BizGaze did not work"),
+            "hint": _("Go back to BizGaze and open Connect again, or sign in here with your e-mail and password."),
+        }
+        return render(request, "integrations/sso_error.html", context, status=exc.status_code)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    session_record_sso(request, organization)  # signed in by the organization's own identity system
     return redirect("home")
 
 
@@ -196,9 +216,9 @@ def login_router(request: HttpRequest) -> HttpResponse:
     of an SSO-only organization cannot use a password (owners can, as an audited break-glass)."""
     from allauth.account.views import login as allauth_login
 
-    from sessions.audit import audit_record
+    from orgs.access import Assurance, person_refusal, sso_required_context
 
-    from .sso import password_sign_in_refused, sso_for_email
+    from .sso import BREAK_GLASS_SESSION_KEY, sso_for_email
 
     if request.method == "POST":
         email = request.POST.get("login", "").strip().lower()
@@ -206,29 +226,19 @@ def login_router(request: HttpRequest) -> HttpResponse:
         break_glass = request.POST.get("break_glass") == "1"
         if config is not None and not break_glass:
             return redirect(reverse("connect_oidc_login", kwargs={"provider_id": config.provider_id}))
+        if config is not None:
+            # Audited once the sign-in completes (after its code step, if any): integrations.sso.record_sign_in.
+            request.session[BREAK_GLASS_SESSION_KEY] = config.organization_id
         response = allauth_login(request)
         user = request.user if request.user.is_authenticated else None
         if user is not None:
-            refused = password_sign_in_refused(user)
-            if refused is not None:
+            # A password session of someone whose organization requires single sign-on (owners excepted). Members
+            # with an authenticator stop at the code step first; orgs.access refuses their session after it.
+            refusal = person_refusal(user, Assurance(second_factor=True))
+            if refusal is not None:
                 from django.contrib.auth import logout
 
                 logout(request)
-                return render(
-                    request,
-                    "integrations/sso_error.html",
-                    {
-                        "message": _("%(org)s signs you in through its identity provider; passwords are turned off.")
-                        % {"org": refused.organization.name}
-                    },
-                    status=403,
-                )
-            if config is not None and break_glass:
-                audit_record(
-                    organization=config.organization,
-                    action="sso.break_glass",
-                    actor=user,
-                    ip=request.META.get("REMOTE_ADDR"),
-                )
+                return render(request, "integrations/sso_error.html", sso_required_context(refusal), status=403)
         return response
     return allauth_login(request)

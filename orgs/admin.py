@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminAuthenticationForm
 
+from . import access
 from .devices import device_revoke
 from .mfa import has_confirmed_device
 from .models import Device, Invitation, Membership, Organization, User
@@ -33,6 +34,18 @@ class OrganizationAdmin(admin.ModelAdmin):
     def member_count(self, obj: Organization) -> int:
         return obj.membership_set.count()
 
+    def save_model(self, request, obj: Organization, form, change: bool) -> None:
+        before = Organization.objects.filter(pk=obj.pk).values("status", "require_mfa").first() if change else None
+        super().save_model(request, obj, form, change)
+        if before is None:
+            return
+        if obj.require_mfa and not before["require_mfa"]:
+            access.end_unsatisfying_credentials(organization=obj, requirement="mfa")
+        if before["status"] == Organization.Status.ACTIVE and not obj.is_active:
+            # Suspended or closed: its credentials and its members' sockets in it end (orgs.access).
+            members = obj.membership_set.values_list("user_id", flat=True)
+            access.announce([f"org:{obj.pk}", *(f"user:{pk}" for pk in members)])
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
@@ -41,6 +54,19 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__email", "organization__name", "organization__slug"]
     list_select_related = ["user", "organization"]
     autocomplete_fields = ["user", "organization"]
+
+    def save_model(self, request, obj: Membership, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        access.announce([f"user:{obj.user_id}"])  # a changed role: open sockets re-check what it allows
+
+    def delete_model(self, request, obj: Membership) -> None:
+        super().delete_model(request, obj)
+        access.announce([f"user:{obj.user_id}"])
+
+    def delete_queryset(self, request, queryset) -> None:
+        users = list(queryset.values_list("user_id", flat=True))
+        super().delete_queryset(request, queryset)
+        access.announce(f"user:{pk}" for pk in users)
 
 
 @admin.register(Invitation)
@@ -70,6 +96,11 @@ class UserAdmin(BaseUserAdmin):
         (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+
+    def save_model(self, request, obj: User, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and not obj.is_active:
+            access.announce([f"user:{obj.pk}"])  # a disabled account's open sockets close
 
 
 class StaffAuthenticationForm(OTPAdminAuthenticationForm):

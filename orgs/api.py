@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -10,16 +11,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connect.api.authentication import CookieAuthentication, NativeTokenAuthentication, OAuth2TokenAuthentication
-from connect.api.permissions import IsPerson
+from connect.api.permissions import APIKeyRefusedForPersons, IsPerson
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
 from connect.errors import ApplicationError, NotFound
+from connect.nocache import no_store
 
 from . import devices, mfa, selectors, services
+from .access import Assurance, person_refusal
 from .models import Device, Invitation, Membership, Role
 from .security import lockout_message
 
-# Endpoints about a person accept only credentials that stand for a person.
-PERSON_AUTHENTICATION = [NativeTokenAuthentication, OAuth2TokenAuthentication, CookieAuthentication]
+# Endpoints about a person act only for credentials that stand for a person (IsPerson). An organization's credential
+# (an API key, a client-credentials token) is still recognised, so it is told it needs a person's (403
+# person_required) rather than that no credential was given.
+PERSON_AUTHENTICATION = [
+    NativeTokenAuthentication,
+    APIKeyRefusedForPersons,
+    OAuth2TokenAuthentication,
+    CookieAuthentication,
+]
 
 # --- Serializers ------------------------------------------------------------------------------------
 
@@ -94,7 +104,7 @@ class InvitationInput(StrictSerializer):
 
 class InvitationOutput(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
-    invited_by = serializers.EmailField(source="invited_by.email", default=None)
+    invited_by = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
 
     class Meta:
         model = Invitation
@@ -121,26 +131,29 @@ class TokenView(APIView):
         description="Answers `401 mfa_required` when the account has two-factor authentication and no valid `otp` "
         "was given, `429 too_many_attempts` after repeated failures (per account and per address).",
     )
+    @no_store
     def post(self, request):
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         user = authenticate(request._request, email=values["email"].lower(), password=values["password"])
         if getattr(request._request, "axes_locked_out", False):
-            raise ApplicationError(lockout_message(), code="too_many_attempts", status_code=429)
+            raise ApplicationError(
+                lockout_message(),
+                code="too_many_attempts",
+                status_code=429,
+                details={"retry_after_seconds": int(settings.AXES_COOLOFF_TIME.total_seconds())},
+            )
         if user is None:
             raise ApplicationError(
                 _("The e-mail address or password is not correct."), code="invalid_credentials", status_code=401
             )
-        from integrations.sso import password_sign_in_refused
-
-        if password_sign_in_refused(user) is not None:
-            raise ApplicationError(
-                _("Your organization signs you in through its identity provider; passwords are turned off."),
-                code="sso_required",
-                status_code=403,
-            )
-        if mfa.has_confirmed_device(user):
+        # What no code can fix first (single sign-on required, account disabled): no code is asked for in vain.
+        refusal = person_refusal(user, Assurance(second_factor=True))
+        if refusal is not None:
+            raise refusal
+        second_factor = mfa.has_confirmed_device(user)
+        if second_factor:
             if not values.get("otp"):
                 raise ApplicationError(
                     _("This account uses two-factor authentication: send the current code as 'otp'."),
@@ -148,13 +161,10 @@ class TokenView(APIView):
                     status_code=401,
                 )
             mfa.verify_code(user, values["otp"])
-        elif mfa.org_requires_mfa(user):
-            raise ApplicationError(
-                _("Your organization requires two-factor authentication. Set it up in the web app first."),
-                code="mfa_enrollment_required",
-                status_code=403,
-            )
-        pair = devices.device_sign_in(user=user, ip=_client_ip(request), **values["device"])
+        # Refuses a member whose organization requires two-factor authentication they have not set up.
+        pair = devices.device_sign_in(
+            user=user, ip=_client_ip(request), second_factor=second_factor, **values["device"]
+        )
         return Response(pair.as_response())
 
 
@@ -169,6 +179,7 @@ class RefreshView(APIView):
         description="The refresh token works once. Presenting one that was already rotated signs the device out "
         "(`401 refresh_token_reused`): only a stolen copy can be presented twice.",
     )
+    @no_store
     def post(self, request):
         data = RefreshInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -268,7 +279,9 @@ class MemberListView(OrgAPIView):
     def scope_queryset(self, queryset):
         return queryset.select_related("user").order_by("user__email")
 
-    @extend_schema(summary="Members of the organization", operation_id="members_list")
+    @extend_schema(
+        summary="Members of the organization", operation_id="members_list", responses=MemberOutput(many=True)
+    )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(MemberOutput(page, many=True).data)
@@ -313,7 +326,9 @@ class InvitationListView(OrgAPIView):
     def scope_queryset(self, queryset):
         return queryset.filter(accepted_at__isnull=True, revoked_at__isnull=True).select_related("invited_by")
 
-    @extend_schema(summary="Pending invitations", operation_id="invitations_list")
+    @extend_schema(
+        summary="Pending invitations", operation_id="invitations_list", responses=InvitationOutput(many=True)
+    )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset().order_by("-created_at"))
         return self.get_paginated_response(InvitationOutput(page, many=True).data)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from connect.errors import ApplicationError
 from connect.ids import new_secret, secret_hash
 
+from .access import Assurance, announce, person_refusal
 from .models import Device, DeviceToken, User
 
 ACCESS_PREFIX = "cat"
@@ -70,10 +71,28 @@ def _issue_pair(device: Device) -> TokenPair:
 
 
 @transaction.atomic
-def device_sign_in(*, user: User, name: str, platform: str, push_token: str = "", ip: str | None = None) -> TokenPair:
-    """Register a signed-in app installation for ``user`` (already authenticated) and issue its first tokens."""
+def device_sign_in(
+    *,
+    user: User,
+    name: str,
+    platform: str,
+    push_token: str = "",
+    ip: str | None = None,
+    second_factor: bool = False,
+) -> TokenPair:
+    """Register a signed-in app installation for ``user`` (already authenticated; ``second_factor``: with a
+    two-factor code) and issue its first tokens."""
+    refusal = person_refusal(user, Assurance(second_factor=second_factor))
+    if refusal is not None:
+        raise refusal
     device = Device.objects.create(
-        user=user, name=name, platform=platform, push_token=push_token or "", last_ip=ip, last_seen_at=timezone.now()
+        user=user,
+        name=name,
+        platform=platform,
+        push_token=push_token or "",
+        last_ip=ip,
+        last_seen_at=timezone.now(),
+        second_factor=second_factor,
     )
     return _issue_pair(device)
 
@@ -82,7 +101,8 @@ def device_revoke(*, device: Device, reason: str = "signed_out") -> Device:
     """Sign the app out: the device and every token it holds stop working at once."""
     now = timezone.now()
     with transaction.atomic():
-        Device.objects.filter(pk=device.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_reason=reason)
+        if Device.objects.filter(pk=device.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_reason=reason):
+            announce([f"cred:native:{device.public_id}"])  # its open sockets close
         DeviceToken.objects.filter(device=device, revoked_at__isnull=True).update(revoked_at=now)
     device.refresh_from_db()
     return device
@@ -94,7 +114,7 @@ def token_refresh(*, refresh_token: str, ip: str | None = None) -> TokenPair:
     if not refresh_token.startswith(REFRESH_PREFIX + "_"):
         raise invalid
     row = (
-        DeviceToken.objects.select_related("device")
+        DeviceToken.objects.select_related("device", "device__user")
         .filter(token_hash=secret_hash(refresh_token), kind=DeviceToken.Kind.REFRESH)
         .first()
     )
@@ -109,6 +129,9 @@ def token_refresh(*, refresh_token: str, ip: str | None = None) -> TokenPair:
         )
     if row.expires_at <= timezone.now():
         raise invalid
+    refusal = person_refusal(row.device.user, Assurance(second_factor=row.device.second_factor))
+    if refusal is not None:
+        raise refusal  # nothing rotates: the device may not act until its person meets the requirement
 
     now = timezone.now()
     with transaction.atomic():

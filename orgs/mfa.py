@@ -1,8 +1,8 @@
 """Two-factor authentication with django-otp: TOTP authenticators and single-use recovery codes.
 
 A user with a confirmed device is not signed in until a code is given: the sign-in flow stops at
-:class:`OTPLoginStage`, and :class:`MFAMiddleware` treats any session that has not passed a code as anonymous,
-whatever path created it. Wrong codes are throttled per user on top of django-otp's own back-off.
+:class:`OTPLoginStage`, and :class:`orgs.access.CookieAccessMiddleware` treats any session that has not passed a
+code as anonymous, whatever path created it. Wrong codes are throttled per user on top of django-otp's own back-off.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ import base64
 import io
 import secrets
 
-from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
-from django.shortcuts import redirect
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user, match_token, user_has_device
@@ -22,7 +19,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from connect import ratelimit
-from connect.errors import ApplicationError, error_response
+from connect.errors import ApplicationError
 
 from .models import Membership, Organization, User
 
@@ -55,7 +52,7 @@ def _wrong_code_key(user: User) -> str:
 def verify_code(user: User, code: str):
     """The device that accepts ``code`` for ``user`` (a recovery code works once), or :class:`MFAError`."""
     key = _wrong_code_key(user)
-    if ratelimit.limit_reached([key], MAX_WRONG_CODES):
+    if ratelimit.attempt_refused([key], limit=MAX_WRONG_CODES, window_seconds=WRONG_CODE_WINDOW):
         raise MFAError(
             _("Too many wrong codes. Wait %(minutes)d minutes and try again.") % {"minutes": WRONG_CODE_WINDOW // 60},
             code="otp_throttled",
@@ -65,7 +62,6 @@ def verify_code(user: User, code: str):
     code = "".join((code or "").split()).lower()
     device = match_token(user, code) if code and len(code) <= 32 else None
     if device is None:
-        ratelimit.record_failure([key], WRONG_CODE_WINDOW)
         raise MFAError(_("That code is not correct."))
     ratelimit.clear([key])
     # The user has proven themselves: no device keeps its back-off from the codes tried on the others.
@@ -157,36 +153,3 @@ def manual_key(device: TOTPDevice) -> str:
     """The secret in the base32 form authenticator apps accept when typed, grouped for reading."""
     key = base64.b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
-
-
-ENROLMENT_ALLOWED_PREFIXES = ("/account/security", "/accounts/logout", "/static/", "/healthz", "/readyz")
-
-
-class MFAMiddleware:
-    """Runs after django-otp's middleware.
-
-    - A session whose user has a confirmed device but has not given a code is anonymous, whatever signed it in.
-    - A member of an organization that requires MFA, without a device, reaches nothing but the enrolment page.
-    """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        user = request.user
-        if user.is_authenticated and not user.is_verified():
-            if has_confirmed_device(user):
-                request.user = AnonymousUser()
-            elif not request.path.startswith(ENROLMENT_ALLOWED_PREFIXES) and org_requires_mfa(user):
-                if "HTTP_AUTHORIZATION" not in request.META:
-                    return self._enrolment_required(request)
-        return self.get_response(request)
-
-    def _enrolment_required(self, request):
-        message = _("Your organization requires two-factor authentication. Set it up to continue.")
-        if request.path.startswith("/api/"):
-            return error_response("mfa_enrollment_required", message, 403)
-        from django.contrib import messages
-
-        messages.warning(request, message)
-        return redirect(reverse("account_security"))

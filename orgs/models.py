@@ -208,6 +208,8 @@ class Device(models.Model):
     last_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=32, blank=True)
+    # The sign-in gave a two-factor code (orgs.access): what an organization requiring MFA asks of the device.
+    second_factor = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

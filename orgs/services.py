@@ -18,6 +18,7 @@ from connect import events
 from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
 from connect.ids import new_secret, secret_hash
 
+from . import access
 from .models import Invitation, Membership, Organization, Role, User
 from .roles import can_grant
 
@@ -300,12 +301,15 @@ def membership_change_role(*, membership: Membership, actor: User, role: str) ->
     # Changing someone's role needs authority over both their current role and the new one.
     if not (can_grant(actor_role, role) and can_grant(actor_role, membership.role)):
         raise Forbidden(_("You cannot give or take away this role."), code="role_above_actor")
+    if membership.role == Role.ADMIN and actor_role != Role.OWNER and membership.user_id != actor.pk:
+        raise Forbidden(_("Only an owner can change an admin's role."), code="owner_required")
     # Lock the owners so two concurrent demotions cannot leave the organization without one.
     owners = list(Membership.objects.for_org(membership.organization).filter(role=Role.OWNER).select_for_update())
     if membership.role == Role.OWNER and len(owners) <= 1:
         raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
     membership.role = role
     membership.save(update_fields=["role"])
+    access.announce([f"user:{membership.user_id}"])  # open sockets re-check what the new role allows
     return membership
 
 
@@ -316,17 +320,25 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
     leaving = actor_membership is not None and actor_membership.pk == membership.pk
     if not leaving and not can_grant(actor_role, membership.role):
         raise Forbidden(_("You cannot remove this member."), code="role_above_actor")
+    if not leaving and membership.role == Role.ADMIN and actor_role != Role.OWNER:
+        raise Forbidden(_("Only an owner can remove an admin."), code="owner_required")
     owners = list(Membership.objects.for_org(membership.organization).filter(role=Role.OWNER).select_for_update())
     if membership.role == Role.OWNER and len(owners) <= 1:
         raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
     events.emit(membership.organization, "member.removed", _member_payload(membership))
     membership.delete()
+    access.announce([f"user:{membership.user_id}"])  # the sockets they opened in the organization close
 
 
 @transaction.atomic
 def organization_set_require_mfa(*, organization: Organization, require_mfa: bool) -> Organization:
-    """Require (or stop requiring) two-factor authentication of every member."""
-    if organization.require_mfa != require_mfa:
-        organization.require_mfa = require_mfa
-        organization.save(update_fields=["require_mfa"])
+    """Require (or stop requiring) two-factor authentication of every member. Turning it on ends the native
+    sign-ins and OAuth2 tokens that did not prove a second factor, and closes their sockets; cookie sessions are
+    sent to enrolment on their next request."""
+    if organization.require_mfa == require_mfa:
+        return organization
+    organization.require_mfa = require_mfa
+    organization.save(update_fields=["require_mfa"])
+    if require_mfa:
+        access.end_unsatisfying_credentials(organization=organization, requirement="mfa")
     return organization

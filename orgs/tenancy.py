@@ -56,6 +56,12 @@ class Principal:
     organization: Organization | None = None
     scopes: frozenset[str] | None = None
     credential_id: str = ""
+    # The OAuth2 access token's row (the credential itself; credential_id names its application).
+    token_id: int | None = None
+    # What the credential proved when issued (orgs.access.Assurance); cookie sessions carry theirs here.
+    assurance: Any = None
+    # A cookie session's key: signing out (or a password change) ends what it opened.
+    session_key: str = ""
 
     @property
     def throttle_key(self) -> str:
@@ -146,6 +152,8 @@ def org_context_for_principal(principal: Principal, org_ref: str | None) -> OrgC
 def get_for_org_or_404(model_or_qs: type[M] | models.QuerySet, organization: Organization, **lookup: Any) -> M:
     """Fetch one org-owned object by ``lookup`` inside ``organization``; 404 when absent or elsewhere."""
     qs = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs.objects.all()
+    if any(isinstance(value, str) and "\x00" in value for value in lookup.values()):
+        raise NotFound(_("Not found."))  # PostgreSQL refuses NUL in a query; such an id names nothing
     try:
         return qs.for_org(organization).get(**lookup)
     except (qs.model.DoesNotExist, ValueError, TypeError):

@@ -1,26 +1,29 @@
 from django.urls import path
 
+from connect import converters  # noqa: F401  (registers <public_id:...>)
 from integrations import views as integration_views
 
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    path("invitations/<public_id:token>/", views.invitation_accept, name="invitation_accept"),
     path("o/<slug:org_slug>/", views.DashboardView.as_view(), name="org_dashboard"),
     path("o/<slug:org_slug>/members/", views.MembersView.as_view(), name="org_members"),
-    path("o/<slug:org_slug>/members/<str:user_id>/role", views.MemberRoleView.as_view(), name="member_role"),
-    path("o/<slug:org_slug>/members/<str:user_id>/remove", views.MemberRemoveView.as_view(), name="member_remove"),
+    path("o/<slug:org_slug>/members/<public_id:user_id>/role", views.MemberRoleView.as_view(), name="member_role"),
+    path(
+        "o/<slug:org_slug>/members/<public_id:user_id>/remove", views.MemberRemoveView.as_view(), name="member_remove"
+    ),
     path("o/<slug:org_slug>/settings/", views.OrganizationSettingsView.as_view(), name="org_settings"),
     path("o/<slug:org_slug>/api-keys/", integration_views.APIKeysView.as_view(), name="org_api_keys"),
     path("o/<slug:org_slug>/webhooks/", integration_views.WebhooksView.as_view(), name="org_webhooks"),
     path(
-        "o/<slug:org_slug>/api-keys/<str:key_id>/revoke",
+        "o/<slug:org_slug>/api-keys/<public_id:key_id>/revoke",
         integration_views.APIKeyRevokeView.as_view(),
         name="api_key_revoke",
     ),
     path(
-        "o/<slug:org_slug>/invitations/<str:invitation_id>/revoke",
+        "o/<slug:org_slug>/invitations/<public_id:invitation_id>/revoke",
         views.InvitationRevokeView.as_view(),
         name="invitation_revoke",
     ),

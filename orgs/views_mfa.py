@@ -13,6 +13,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from connect.errors import ApplicationError
+from connect.nocache import no_store
 
 from . import mfa
 
@@ -53,6 +54,7 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     return render(request, "orgs/mfa_verify.html", {"form": form}, status=status)
 
 
+@no_store  # the enrolment secret (QR code, manual key) and recovery codes are shown here
 @login_required
 def security(request: HttpRequest) -> HttpResponse:
     """Two-factor status; start, confirm or remove an authenticator; regenerate recovery codes."""

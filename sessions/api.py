@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -13,6 +16,7 @@ from rest_framework.views import APIView
 from connect.api.pagination import NewestFirstCursorPagination
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
 from connect.errors import ApplicationError, NotFound
+from connect.nocache import no_store
 from orgs.models import Membership
 from signaling.ice import ice_servers
 
@@ -77,6 +81,25 @@ class EventOutput(serializers.ModelSerializer):
         return event.actor.email if event.actor else None
 
 
+def _datetime_param(name: str, raw: str) -> datetime:
+    """A date-time query parameter in UTC (one without an offset is taken as UTC); 400 naming the parameter for
+    anything else, including what looks like a date-time but is none (an offset of +99:00, a time that falls outside
+    the years 1 to 9999 once in UTC)."""
+    try:
+        value = parse_datetime(raw)
+        if value is not None:
+            value = (value if timezone.is_aware(value) else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        value = None
+    if value is None:
+        raise ApplicationError(
+            _("'%(n)s' must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z.") % {"n": name},
+            code="validation_error",
+            details={"field": name},
+        )
+    return value
+
+
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
 class SessionListView(OrgAPIView):
     model = SupportSession
@@ -99,19 +122,13 @@ class SessionListView(OrgAPIView):
             queryset = queryset.filter(status__in=statuses)
         for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
             if params.get(name):
-                value = parse_datetime(params[name])
-                if value is None:
-                    raise ApplicationError(
-                        _("'%(n)s' must be an ISO 8601 date-time.") % {"n": name},
-                        code="validation_error",
-                        details={"field": name},
-                    )
-                queryset = queryset.filter(**{lookup: value})
+                queryset = queryset.filter(**{lookup: _datetime_param(name, params[name])})
         return queryset  # ordered by the pagination: newest first
 
     @extend_schema(
         summary="Support sessions",
         operation_id="sessions_list",
+        responses=SessionOutput(many=True),
         parameters=[
             OpenApiParameter("status", str, description="Comma-separated statuses, e.g. 'active,waiting'."),
             OpenApiParameter("created_after", str, description="ISO 8601 date-time."),
@@ -168,6 +185,7 @@ class SessionDetailView(_OneSessionView):
 class SessionEventsView(_OneSessionView):
     required_scopes = {"GET": "sessions:read"}
     serializer_class = EventOutput
+    pagination_class = None  # the whole log at once (the document promised pages it never had)
 
     @extend_schema(summary="A session's event log", responses=EventOutput(many=True))
     def get(self, request, session_id: str):
@@ -213,6 +231,7 @@ class JoinView(APIView):
         summary="Join a session with its code (customers; no sign-in)",
         description="At most 10 wrong codes a minute per address and per code (`429 rate_limited`).",
     )
+    @no_store  # the customer's credential
     def post(self, request):
         data = JoinInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -18,9 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from connect import ratelimit
-from connect.errors import ApplicationError, Conflict, NotFound
+from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
 from connect.ids import new_secret, secret_hash
-from orgs.models import Membership, User
+from orgs.models import Membership, Role, User
+from orgs.roles import role_at_least, scopes_for_role
 from orgs.tenancy import OrgContext
 
 from . import events
@@ -139,8 +140,22 @@ def session_start(
             code="agent_required",
             details={"field": "agent_id"},
         )
-    if not Membership.objects.for_org(org.organization).filter(user=agent).exists():
+    membership = Membership.objects.for_org(org.organization).filter(user=agent).first()
+    if membership is None:
         raise NotFound(_("No such agent in this organization."), details={"field": "agent_id"})
+    if "sessions:write" not in scopes_for_role(membership.role):
+        raise ApplicationError(
+            _("%(name)s's role does not take support sessions.") % {"name": agent.get_full_name()},
+            code="not_an_agent",
+            details={"field": "agent_id"},
+        )
+    # The customer is shown who asks: only admins (and the organization's own credentials) name someone else.
+    if org.user is not None and agent != org.user and not role_at_least(org.role, Role.ADMIN):
+        raise Forbidden(
+            _("Only admins can start a session for someone else."),
+            code="assign_forbidden",
+            details={"field": "agent_id"},
+        )
     for _attempt in range(8):
         try:
             with transaction.atomic():
@@ -212,22 +227,28 @@ def _digits(code: str) -> str:
 
 
 def _guard_code_attempt(code: str, actor: Actor, attempt):
-    """Run ``attempt`` unless this address or this code had too many wrong codes in the last minute;
-    count a wrong code against both."""
+    """Run ``attempt`` unless this address or this code had too many wrong codes in the last minute.
+
+    The attempt is counted against both before it runs, so concurrent guesses cannot all pass the check before any
+    is counted; it is given back unless it was a wrong code."""
     keys = _code_attempt_keys(code, actor)
-    if ratelimit.limit_reached(keys, settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE):
+    wait = ratelimit.attempt_refused(keys, limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE, window_seconds=60)
+    if wait is not None:
         raise ApplicationError(
             _("Too many wrong codes. Wait a minute and try again."),
             code="rate_limited",
             status_code=429,
-            details={"retry_after_seconds": 60},
+            details={"retry_after_seconds": wait},
         )
+    wrong_code = False
     try:
         return attempt()
     except ApplicationError as exc:
-        if exc.code in WRONG_CODE_ERRORS:
-            ratelimit.record_failure(keys, 60)
+        wrong_code = exc.code in WRONG_CODE_ERRORS
         raise
+    finally:
+        if not wrong_code:
+            ratelimit.release(keys)
 
 
 def session_join_guarded(*, code: str, actor: Actor, name: str = "") -> tuple[SupportSession, str]:

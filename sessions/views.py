@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -22,6 +23,21 @@ from . import selectors, services
 from .models import Status, SupportSession
 
 CUSTOMER_SESSIONS_KEY = "customer_sessions"  # session id -> customer token, in the customer's browser session
+
+
+class SessionStartForm(forms.Form):
+    # Lengths are the services' business (they trim); the form refuses what no text field may hold (a NUL byte).
+    customer_name = forms.CharField(required=False)
+
+
+class JoinForm(forms.Form):
+    code = forms.CharField(required=False)
+    name = forms.CharField(required=False)
+    confirm = forms.CharField(required=False)
+
+
+def _form_errors(form: forms.Form) -> str:
+    return " ".join(str(message) for errors in form.errors.values() for message in errors)
 
 
 class SessionDashboardView(OrgScopedMixin, View):
@@ -51,10 +67,16 @@ class SessionDashboardView(OrgScopedMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         if not self.has_scope("sessions:write"):
             raise PermissionDenied
+        form = SessionStartForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _form_errors(form))
+            response = self.get(request)
+            response.status_code = 400
+            return response
         session = services.session_start(
             org=self.org,
             actor=services.Actor.from_request(request, "agent", request.user),
-            customer_name=request.POST.get("customer_name", ""),
+            customer_name=form.cleaned_data["customer_name"],
         )
         return redirect("session_viewer", org_slug=self.org.organization.slug, session_id=session.public_id)
 
@@ -98,14 +120,17 @@ def _join_page(request, *, code="", session=None, error=None, status=200):
 
 def join(request: HttpRequest, code: str = "") -> HttpResponse:
     """``/join`` and ``/join/<code>``: the customer types or follows a code, sees who asks, and continues."""
-    if request.method == "POST":
-        code = request.POST.get("code", "")
+    form = JoinForm(request.POST if request.method == "POST" else None)
+    if form.is_bound:
+        if not form.is_valid():
+            return _join_page(request, error=_form_errors(form), status=400)
+        code = form.cleaned_data["code"]
     if not code:
         return _join_page(request)
     actor = services.Actor.from_request(request, "customer")
     try:
-        if request.method == "POST" and request.POST.get("confirm"):
-            session, token = services.session_join_guarded(code=code, name=request.POST.get("name", ""), actor=actor)
+        if form.is_bound and form.cleaned_data["confirm"]:
+            session, token = services.session_join_guarded(code=code, name=form.cleaned_data["name"], actor=actor)
             joined = request.session.get(CUSTOMER_SESSIONS_KEY, {})
             joined[session.public_id] = token
             request.session[CUSTOMER_SESSIONS_KEY] = joined

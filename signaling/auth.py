@@ -20,11 +20,11 @@ from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django_otp import DEVICE_ID_SESSION_KEY
 
 from connect.api.authentication import principal_from_bearer
 from connect.errors import ApplicationError
 from connect.ids import secret_hash
+from orgs.access import Assurance, person_refusal, principal_refusal, session_assurance
 from orgs.mfa import has_confirmed_device
 from orgs.models import Organization, User
 from orgs.tenancy import Principal
@@ -45,6 +45,9 @@ def ws_ticket_issue(principal: Principal) -> str:
         "organization": principal.organization.pk if principal.organization else None,
         "scopes": sorted(principal.scopes) if principal.scopes is not None else None,
         "credential_id": principal.credential_id,
+        "token_id": principal.token_id,
+        "assurance": principal.assurance.as_dict() if principal.assurance is not None else None,
+        "session_key": principal.session_key,
     }
     cache.set(_ticket_key(ticket), payload, settings.CONNECT_WS_TICKET_SECONDS)
     return ticket
@@ -61,15 +64,38 @@ def ws_ticket_redeem(ticket: str) -> Principal | None:
     if (payload["user"] and user is None) or (payload["organization"] and organization is None):
         return None
     scopes = frozenset(payload["scopes"]) if payload["scopes"] is not None else None
-    return Principal(payload["kind"], user, organization, scopes, payload["credential_id"])
+    assurance = Assurance.from_dict(payload["assurance"]) if payload.get("assurance") is not None else None
+    principal = Principal(
+        payload["kind"],
+        user,
+        organization,
+        scopes,
+        payload["credential_id"],
+        payload.get("token_id"),
+        assurance,
+        payload.get("session_key") or "",
+    )
+    # The credential that asked for the ticket may have been revoked, or its person refused, since.
+    if principal_refusal(principal) is not None:
+        return None
+    return principal
 
 
 def _session_principal(user, session) -> Principal | None:
     if user is None or not user.is_authenticated:
         return None
-    if has_confirmed_device(user) and not (session and session.get(DEVICE_ID_SESSION_KEY)):
+    assurance = session_assurance(user, session)
+    if has_confirmed_device(user) and not assurance.second_factor:
         return None  # signed in with a password but the two-factor step is not done
-    return Principal("session", user=user, credential_id=f"user:{user.public_id}")
+    if person_refusal(user, assurance) is not None:
+        return None  # the same rule as orgs.access.CookieAccessMiddleware: the cookie may not act now
+    return Principal(
+        "session",
+        user=user,
+        credential_id=f"user:{user.public_id}",
+        assurance=assurance,
+        session_key=getattr(session, "session_key", None) or "",
+    )
 
 
 class WebSocketAuthMiddleware:

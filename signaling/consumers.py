@@ -5,43 +5,158 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from connect.errors import ApplicationError
+from orgs.access import principal_refusal, socket_keys
 from sessions import selectors as session_selectors
 from sessions import services as session_services
 from sessions.models import FINAL_STATUSES, EndReason, Status
 
-from . import live, protocol
+from . import live, protocol, revocation
 from .protocol import AGENT, CUSTOMER, PROTOCOL_VERSION, ProtocolError
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_REFUSED = 4403  # the credential was revoked, or its person may no longer act (docs/signaling.md)
 CLOSE_NOT_FOUND = 4404
 CLOSE_ENDED = 4410
+CLOSE_INTERNAL_ERROR = 1011
 
 # Reconnect grace timers of this process; tests wait for or cancel them.
 grace_timers: set[asyncio.Task] = set()
 
 
-class _NoDatabaseDispatch:
-    """Channels runs ``close_old_connections`` in a thread before every message a consumer handles: a thread hop
-    per relayed message or heartbeat. These consumers reach the database only through ``database_sync_to_async``,
-    which does that itself, so dispatch goes straight to the handler."""
+class _SignalingSocket(AsyncWebsocketConsumer):
+    """What both consumers share: how messages are dispatched, answered, refused and closed.
 
-    async def dispatch(self, message):
-        handler = getattr(self, message["type"].replace(".", "_"), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+    - Channels runs ``close_old_connections`` in a thread before every message a consumer handles: a thread hop per
+      relayed message or heartbeat. These consumers reach the database only through ``database_sync_to_async``, which
+      does that itself, so dispatch goes straight to the handler.
+    - No exception leaves a handler. Left to Channels, it would end the application: uvicorn then drops the TCP
+      connection without a close frame, and ``disconnect`` never runs (nor when a send fails because the client is
+      already gone), so the peer would never be told and the session would stay active. Instead the socket is closed
+      with 1011 and the disconnect logic runs at once.
+    - ``disconnect`` runs exactly once, whichever comes first: the client's close, the server's, or a failure.
+    """
+
+    closing = False  # set once the connection is closing: nothing more is sent on it, no frame is handled
+    _disconnected = False
+
+    async def dispatch(self, message) -> None:
+        try:
+            handler = getattr(self, message["type"].replace(".", "_"), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception as exc:
+            if isinstance(exc, OSError):  # uvicorn's ClientDisconnected: the client went before its close arrived
+                logger.info("%s: client gone during %s", type(self).__name__, message.get("type"))
+            else:
+                logger.exception("%s: %s failed; closing with 1011", type(self).__name__, message.get("type"))
+            try:
+                await self.close(code=CLOSE_INTERNAL_ERROR)
+            except Exception:  # noqa: BLE001, S110  (already closed, or the client is gone: nothing left to tell it)
+                pass
+            await self._disconnect_once(CLOSE_INTERNAL_ERROR)
+            raise StopConsumer from None
+
+    async def websocket_disconnect(self, message) -> None:
+        await self._disconnect_once(message.get("code", 1005))
+        raise StopConsumer
+
+    async def _disconnect_once(self, code: int) -> None:
+        if self._disconnected:
+            return
+        self._disconnected = True
+        self.closing = True
+        try:
+            await self.disconnect(code)
+        except Exception:
+            logger.exception("%s: disconnect failed", type(self).__name__)
+
+    async def close(self, code=None, reason=None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
+    async def _send(self, message: dict) -> None:
+        if self.closing:
+            return
+        await self.send(text_data=json.dumps({"v": PROTOCOL_VERSION, **message}))
+
+    async def _refuse(self, error: ProtocolError) -> None:
+        """Answer a refused message with an ``error``; close the connection when the error says so."""
+        await self._send({"type": "error", "code": error.code, "message": error.message, **error.fields})
+        if error.close_code:
+            await self._close(error.close_code)
+
+    async def _close(self, code: int) -> None:
+        await self.close(code=code)
 
 
-class HelloConsumer(_NoDatabaseDispatch, AsyncJsonWebsocketConsumer):
+class _ClosesWhenRefused:
+    """A socket opened with a credential closes when the credential ends (signaling.revocation): on an
+    announcement naming it, and on its own every ``RECHECK_SECONDS`` of heartbeats."""
+
+    checked_at = 0.0
+    watching = False
+    refused = False
+
+    def watch_credential(self, keys: set[str]) -> None:
+        self.checked_at = time.monotonic()
+        self.watching = True
+        revocation.register(self, keys)
+
+    def unwatch_credential(self) -> None:
+        self.watching = False
+        revocation.unregister(self)
+
+    def recheck_if_due(self) -> None:
+        if self.watching and time.monotonic() - self.checked_at > revocation.RECHECK_SECONDS:
+            self.checked_at = time.monotonic()
+            asyncio.ensure_future(self.revalidate())
+
+    def still_allowed(self):
+        """The refusal (an ApplicationError) if the socket's principal may no longer hold it; runs in a thread."""
+        raise NotImplementedError
+
+    async def revalidate(self) -> None:
+        """Runs beside the socket's own messages (from the revocation listener, or a heartbeat): whatever fails
+        here is logged and closes the socket rather than vanishing in a task nobody awaits."""
+        if self.refused:
+            return
+        try:
+            try:
+                refusal = await database_sync_to_async(self.still_allowed)()
+            except ApplicationError as exc:
+                refusal = exc
+            if refusal is None:
+                return
+            self.refused = True
+            await self.refuse_socket(refusal)
+        except Exception:
+            logger.exception("%s: re-checking its credential failed; closing with 1011", type(self).__name__)
+            try:
+                await self.close(code=CLOSE_INTERNAL_ERROR)
+            except Exception:  # noqa: BLE001, S110  (already closed, or the client is gone)
+                pass
+
+    async def refuse_socket(self, refusal) -> None:
+        error = {"v": PROTOCOL_VERSION, "type": "error", "code": refusal.code, "message": refusal.message}
+        await self.send(text_data=json.dumps(error))
+        await self.close(code=CLOSE_REFUSED)
+
+
+class HelloConsumer(_ClosesWhenRefused, _SignalingSocket):
     """``/ws/v1/hello``: a client checks it can reach the WebSocket endpoint and is authenticated; the agents'
     pages keep it open, so a person with a heartbeat here counts as an online agent.
 
@@ -59,24 +174,45 @@ class HelloConsumer(_NoDatabaseDispatch, AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.accept()
+        self.limits = protocol.RateLimiter()
+        self.watch_credential(socket_keys(principal))
         user = principal.user
         if user is not None:
             await live.agent_online(user.public_id, {"page": True})
-        await self.send_json(
+        await self._send(
             {
                 "type": "hello",
-                "v": PROTOCOL_VERSION,
                 "auth": principal.kind,
                 "user": {"id": user.public_id, "email": user.email} if user else None,
             }
         )
 
-    async def receive_json(self, content, **kwargs) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
-            principal = self.scope.get("principal")
-            if principal is not None and principal.user is not None:
-                await live.agent_online(principal.user.public_id, {"page": True})
-            await self.send_json({"type": "pong", "v": PROTOCOL_VERSION})
+    def still_allowed(self):
+        # A person must still belong to an organization; an organization's own credential must still be live.
+        return principal_refusal(self.scope["principal"], require_membership=True)
+
+    async def disconnect(self, code) -> None:
+        self.unwatch_credential()
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        """Only ``ping`` is answered here (``pong``); anything else gets an ``error``, as on the session socket."""
+        if self.closing:
+            return
+        try:
+            self.limits.check("message")
+            message = protocol.decode(text_data)
+            if not isinstance(message, dict):
+                raise ProtocolError("malformed")
+            if message.get("type") != "ping":
+                raise ProtocolError("unknown_type", "Only ping is answered here.")
+        except ProtocolError as exc:
+            await self._refuse(exc)
+            return
+        self.recheck_if_due()
+        principal = self.scope.get("principal")
+        if principal is not None and principal.user is not None:
+            await live.agent_online(principal.user.public_id, {"page": True})
+        await self._send({"type": "pong"})
 
 
 def _peer(role: str) -> str:
@@ -94,7 +230,7 @@ def _latest(database_status: str, shared_status: str | None) -> str:
     return shared_status if rank(shared_status) > rank(database_status) else database_status
 
 
-class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
+class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
     """``/ws/v1/sessions/<session_id>``: relays SDP, ICE, control and chat between the agent and the customer,
     and enforces the session's state machine. Relaying touches Redis only, never the database."""
 
@@ -115,6 +251,10 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
         if not customer_token and principal is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if "\x00" in self.session_id or "\x00" in (customer_token or ""):
+            await self.close(code=CLOSE_NOT_FOUND)  # no such id; PostgreSQL would refuse to even look it up
+            return
+        self.limits = protocol.RateLimiter()
         # Join the session's group before reading its status, so no change committed meanwhile goes unseen.
         await self.channel_layer.group_add(live.session_group(self.session_id), self.channel_name)
         try:
@@ -141,6 +281,8 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_ENDED)
             return
         await self.channel_layer.group_add(live.party_group(self.session_id, self.role), self.channel_name)
+        if principal is not None and self.role == AGENT:
+            self.watch_credential(socket_keys(principal) | {f"org:{session.organization_id}"})
         await live.seed_status(self.session_id, session.status)
         self.epoch = await live.store().incr(f"live:session:{self.session_id}:epoch:{self.role}")
         self.sent_seq = await live.last_seq(self.session_id, self.peer_role)  # numbering never goes back
@@ -170,6 +312,7 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
 
         client = self.scope.get("client") or [None]
         user_agent = dict(self.scope.get("headers") or []).get(b"user-agent", b"").decode("latin-1")[:300]
+        user_agent = user_agent.replace("\x00", "")  # it is written to the session log
         if customer_token:
             session = session_services.session_for_customer(self.session_id, customer_token)
             return (
@@ -180,13 +323,37 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
         session = session_selectors.session_for_agent(principal, self.session_id)
         return session, AGENT, Actor(kind=AGENT, user=principal.user, ip=client[0], user_agent=user_agent)
 
+    def still_allowed(self):
+        """The same rule that let the agent in: a live credential, and this session theirs to run."""
+        principal = self.scope["principal"]
+        refusal = principal_refusal(principal)
+        if refusal is None:
+            session_selectors.session_for_agent(principal, self.session_id)  # NotFound once it is not
+        return refusal
+
+    async def refuse_socket(self, refusal) -> None:
+        await self._send({"type": "error", "code": refusal.code, "message": refusal.message})
+        await self._leave_groups()
+        await self.close(code=CLOSE_REFUSED)
+
     async def disconnect(self, code) -> None:
+        self.unwatch_credential()
         self.closing = True
-        if not hasattr(self, "epoch"):
+        if not hasattr(self, "session_id"):
             return
-        await live.presence_set(self.session_id, self.role, online=False, epoch=self.epoch)
-        await self._tell_peer_presence(online=False)
-        if self.status not in FINAL_STATUSES and settings.CONNECT_RECONNECT_GRACE >= 0:
+        # Each step on its own: one that fails (Redis unreachable, say) must not keep the others from running.
+        steps = [self._leave_groups]  # or the process stays subscribed to the session's groups
+        if hasattr(self, "epoch"):
+            steps += [
+                lambda: live.presence_set(self.session_id, self.role, online=False, epoch=self.epoch),
+                lambda: self._tell_peer_presence(online=False),
+            ]
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                logger.exception("session %s: a disconnect step failed", self.session_id)
+        if hasattr(self, "epoch") and self.status not in FINAL_STATUSES and settings.CONNECT_RECONNECT_GRACE >= 0:
             task = asyncio.create_task(_end_if_still_gone(self.session_id, self.role, self.epoch, self.actor))
             grace_timers.add(task)
             task.add_done_callback(grace_timers.discard)
@@ -194,21 +361,18 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
     # --- from the client -------------------------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.closing:
+            return
         try:
-            if text_data is None:
-                raise ProtocolError("malformed", "Send JSON text frames.")
-            if len(text_data) > protocol.MAX_MESSAGE_BYTES:
-                raise ProtocolError("too_large")
-            try:
-                message = json.loads(text_data)
-            except ValueError:
-                raise ProtocolError("malformed") from None
+            self.limits.check("message")
+            message = protocol.decode(text_data)
             if self.status != Status.ACTIVE:  # anything but the hot path: take the further of the two views
                 self.status = _latest(self.status, await live.status(self.session_id))
             kind, fields = protocol.parse(message, self.role, self.status)
+            self.limits.check_kind(kind)  # past its limit, a message is neither relayed nor recorded
             await self._handle(kind, fields)
         except ProtocolError as exc:
-            await self._send({"type": "error", "code": exc.code, "message": exc.message})
+            await self._refuse(exc)
         except ApplicationError as exc:
             await self._send({"type": "error", "code": "invalid_state", "message": exc.message})
 
@@ -220,24 +384,27 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
         elif name == "resume":
             await self._resume(fields["last_seq"])
         elif name in ("consent.grant", "consent.decline", "consent.revoke", "end"):
-            await database_sync_to_async(self._transition)(name)
+            # Known at once, before the state event comes back: what the client sent after an "end" is refused, not
+            # relayed into a session that is over.
+            self.status = _latest(self.status, await database_sync_to_async(self._transition)(name))
         else:
             if name.startswith("control.") or name == "chat":
                 await database_sync_to_async(self._record)(name, fields)
             await self._relay(name, fields)
 
-    def _transition(self, name: str) -> None:
+    def _transition(self, name: str) -> str:
         from sessions.models import SupportSession
 
         session = SupportSession.objects.select_related("organization", "agent").get(public_id=self.session_id)
         if name == "consent.grant":
-            session_services.session_grant_consent(session=session, actor=self.actor)
+            session = session_services.session_grant_consent(session=session, actor=self.actor)
         elif name == "consent.decline":
-            session_services.session_decline(session=session, actor=self.actor)
+            session = session_services.session_decline(session=session, actor=self.actor)
         elif name == "consent.revoke":
-            session_services.session_revoke_consent(session=session, actor=self.actor)
+            session = session_services.session_revoke_consent(session=session, actor=self.actor)
         else:
-            session_services.session_end(session=session, actor=self.actor)
+            session = session_services.session_end(session=session, actor=self.actor)
+        return session.status
 
     def _record(self, name: str, fields: dict) -> None:
         from sessions.models import SupportSession
@@ -309,19 +476,22 @@ class SessionConsumer(_NoDatabaseDispatch, AsyncWebsocketConsumer):
         """Presence of this party in the session, and of the person as an online agent; both expire unless the
         client's heartbeat renews them."""
         await live.presence_set(self.session_id, self.role, online=True, epoch=self.epoch)
+        self.recheck_if_due()
         if self.role == AGENT and self.actor.user is not None:
             await live.agent_online(self.actor.user.public_id, {"session": self.session_id})
 
     async def _leave_groups(self) -> None:
         """Stop receiving group messages at once: nothing may be sent on a socket that is closing."""
         self.closing = True
-        for group in (live.session_group(self.session_id), live.party_group(self.session_id, self.role)):
+        groups = [live.session_group(self.session_id)]
+        if hasattr(self, "role"):
+            groups.append(live.party_group(self.session_id, self.role))
+        for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def _send(self, message: dict) -> None:
-        if getattr(self, "closing", False):
-            return
-        await self.send(text_data=json.dumps({"v": PROTOCOL_VERSION, **message}))
+    async def _close(self, code: int) -> None:
+        await self._leave_groups()
+        await self.close(code=code)
 
 
 async def _end_if_still_gone(session_id: str, role: str, epoch: int, actor) -> None:
@@ -330,11 +500,6 @@ async def _end_if_still_gone(session_id: str, role: str, epoch: int, actor) -> N
         "session %s: %s dropped; ending in %s s unless it returns", session_id, role, settings.CONNECT_RECONNECT_GRACE
     )
     await asyncio.sleep(settings.CONNECT_RECONNECT_GRACE)
-    presence = await live.presence_get(session_id, role)
-    if presence and (presence.get("online") or presence.get("epoch", 0) > epoch):
-        return
-    if await live.status(session_id) in FINAL_STATUSES:
-        return
 
     def end() -> None:
         from sessions.models import SupportSession
@@ -344,6 +509,14 @@ async def _end_if_still_gone(session_id: str, role: str, epoch: int, actor) -> N
             session_services.session_end(session=session, actor=actor, reason=EndReason.DISCONNECTED)
 
     try:
+        presence = await live.presence_get(session_id, role)
+        if presence and (presence.get("online") or presence.get("epoch", 0) > epoch):
+            return
+        if await live.status(session_id) in FINAL_STATUSES:
+            return
         await database_sync_to_async(end)()
     except ApplicationError:
         logger.info("session %s changed before the grace period ended", session_id)
+    except Exception:
+        # Nobody awaits this task: say why the session was not ended (the beat task ends it once presence expires).
+        logger.exception("session %s: ending after the grace period failed", session_id)

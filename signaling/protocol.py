@@ -5,11 +5,15 @@ Documented for client authors in docs/signaling.md; keep the two in step (a test
 
 from __future__ import annotations
 
+import json
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32  # arrays and objects inside one another; a real message nests two deep
 MAX_SDP_CHARS = 60_000
 MAX_CHAT_CHARS = 2_000
 MAX_SEQ = 2**31 - 1  # a resume above what the server knows moves numbering there: keep it a sane number
@@ -106,22 +110,167 @@ SERVER_TYPES = {
 }
 
 ERROR_CODES = {
-    "malformed": "Not a JSON object.",
+    "malformed": "Not a JSON object (a binary frame, invalid JSON, NaN or Infinity, or nested over 32 deep).",
     "too_large": "Over 64 KB.",
     "unknown_type": "No such message type.",
-    "invalid_message": "A field is missing, of the wrong type, or too long.",
+    "invalid_message": "A field is missing, of the wrong type, too long, or holds a NUL or a lone surrogate.",
     "not_allowed": "Your role may not send this message.",
     "consent_required": "Media, control and chat flow only once the customer has consented.",
     "invalid_state": "The session's status does not allow this message now.",
     "session_ended": "The session has ended.",
+    "rate_limited": "Too many messages: wait retry_after_ms before sending again.",
 }
+
+# Per-connection rate limits, a token bucket each: (messages per second, burst). Every frame counts against
+# "message", on both sockets; it leaves room for a negotiation's SDP and ICE (an ICE trickle can be 30+ candidates in a
+# second). Chat lines (each one is written to the session log) and control messages (each one writes to the database,
+# or replays up to the whole buffer) also count against their own, lower limit.
+RATE_LIMITS: dict[str, tuple[float, int]] = {
+    "message": (50.0, 200),
+    "chat": (2.0, 10),
+    "control": (2.0, 10),
+}
+CHAT_LIMITED = frozenset({"chat"})
+CONTROL_LIMITED = frozenset(
+    {"resume", "consent.request", "consent.grant", "consent.decline", "consent.revoke", "end"}
+    | {name for name in CLIENT_TYPES if name.startswith("control.")}
+)
+# A refused message counts too: a connection that goes on sending a whole further burst past a limit instead of
+# waiting is closed with this code, after an error saying so.
+CLOSE_RATE_LIMITED = 4429
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str | None = None) -> None:
+    """A client message refused with an ``error`` message (``fields`` are added to it); with ``close_code``, the
+    connection is closed after it."""
+
+    def __init__(
+        self, code: str, message: str | None = None, *, fields: dict[str, Any] | None = None, close_code: int = 0
+    ) -> None:
         super().__init__(message or ERROR_CODES[code])
         self.code = code
         self.message = message or ERROR_CODES[code]
+        self.fields = fields or {}
+        self.close_code = close_code
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")  # json.loads takes NaN and Infinity, which a browser's JSON.parse refuses
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number out of range")  # 1e400 would be relayed as Infinity
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def decode(text_data: str | None) -> Any:
+    """A client frame's JSON (``text_data`` is ``None`` for a binary frame); :class:`ProtocolError` for anything that
+    is not JSON text within the size and nesting limits. Every consumer decodes with it: none crashes on a frame."""
+    if text_data is None:
+        raise ProtocolError("malformed", "Send JSON text frames, not binary ones.")
+    too_large = len(text_data) > MAX_MESSAGE_BYTES or (  # a character takes at most 4 bytes: most frames skip encoding
+        len(text_data) * 4 > MAX_MESSAGE_BYTES and len(text_data.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES
+    )
+    if too_large:
+        raise ProtocolError("too_large")
+    try:
+        message = json.loads(text_data, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ProtocolError("malformed", f"Nested over {MAX_JSON_DEPTH} deep.") from None
+    except ValueError:
+        raise ProtocolError("malformed") from None
+    # Only a frame with that many brackets can nest that deep: ordinary messages skip the walk.
+    if text_data.count("[") + text_data.count("{") > MAX_JSON_DEPTH and _too_deep(message, MAX_JSON_DEPTH):
+        raise ProtocolError("malformed", f"Nested over {MAX_JSON_DEPTH} deep.")
+    return message
+
+
+def _clean_text(value: str) -> bool:
+    """Text the database and every peer can take: no NUL, no lone surrogate (which has no UTF-8 encoding)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clean(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not _clean_text(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+class TokenBucket:
+    """``rate`` tokens a second up to ``burst``. A refused take is owed as well, so a sender that does not wait sinks
+    further below zero (``tokens``) and waits longer."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> float:
+        """Take a token: 0 when there was one, else the seconds until the next take can succeed."""
+        now = time.monotonic()
+        self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate) - 1
+        self.stamp = now
+        return 0.0 if self.tokens >= 0 else (1 - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """The rate limits of one connection (:data:`RATE_LIMITS`). Kept in the connection's process: the limit is per
+    connection, and no other process needs it."""
+
+    def __init__(self) -> None:
+        self.buckets = {name: TokenBucket(rate, burst) for name, (rate, burst) in RATE_LIMITS.items()}
+
+    def check(self, limit: str) -> None:
+        """Count a message against ``limit``; :class:`ProtocolError` ``rate_limited`` when it is over."""
+        bucket = self.buckets[limit]
+        wait = bucket.take()
+        if not wait:
+            return
+        flooding = bucket.tokens <= -bucket.burst
+        raise ProtocolError(
+            "rate_limited",
+            "Too many messages: closing the connection." if flooding else None,
+            fields={"retry_after_ms": math.ceil(wait * 1000)},
+            close_code=CLOSE_RATE_LIMITED if flooding else 0,
+        )
+
+    def check_kind(self, kind: MessageType) -> None:
+        """Count a valid message against the limit of its kind, if it has one."""
+        if kind.name in CHAT_LIMITED:
+            self.check("chat")
+        elif kind.name in CONTROL_LIMITED:
+            self.check("control")
 
 
 def parse(message: Any, role: str, status: str | None) -> tuple[MessageType, dict[str, Any]]:
@@ -144,6 +293,8 @@ def parse(message: Any, role: str, status: str | None) -> tuple[MessageType, dic
         value = message.get(name)
         if name not in message or not isinstance(value, types) or isinstance(value, bool) and bool not in types:
             raise ProtocolError("invalid_message", f"'{name}' is missing or of the wrong type.")
+        if not _clean(value):  # relayed, and a chat line is also written to the database
+            raise ProtocolError("invalid_message", f"'{name}' holds a NUL or a lone surrogate.")
         fields[name] = value
     if "sdp" in fields and len(fields["sdp"]) > MAX_SDP_CHARS:
         raise ProtocolError("invalid_message", "The SDP is too long.")

@@ -15,9 +15,10 @@ import hashlib
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from connect.errors import ApplicationError
+from orgs.access import AccessRefused, Assurance, oauth_assurance, person_refusal, session_assurance
 from orgs.tenancy import Principal
 
 NATIVE_PREFIX = "cat_"
@@ -51,7 +52,9 @@ def principal_from_bearer(token: str, *, ip: str | None = None) -> Principal:
 
     if token.startswith(NATIVE_PREFIX):
         user, device = access_token_user(token, ip=ip)
-        return Principal("native", user=user, credential_id=device.public_id)
+        assurance = Assurance(second_factor=device.second_factor)
+        _refuse_person(user, assurance)
+        return Principal("native", user=user, credential_id=device.public_id, assurance=assurance)
     if token.startswith(API_KEY_PREFIX):
         key = api_key_check(token)
         if key is None:
@@ -79,13 +82,25 @@ def _oauth_principal(token: str) -> Principal:
         raise TokenError(_("The access token has expired."), code="token_expired")
     if access.user is not None and not access.user.is_active:
         raise TokenError(_("This account is disabled."), code="account_disabled")
+    assurance = None
+    if access.user is not None:
+        assurance = oauth_assurance(access)
+        _refuse_person(access.user, assurance)
     return Principal(
         "oauth",
         user=access.user,
         organization=access.application.organization,
         scopes=frozenset(access.scope.split()),
         credential_id=access.application.client_id,
+        token_id=access.pk,
+        assurance=assurance,
     )
+
+
+def _refuse_person(user, assurance: Assurance) -> None:
+    refusal = person_refusal(user, assurance)
+    if refusal is not None:
+        raise refusal
 
 
 def _bearer_token(request) -> str | None:
@@ -112,6 +127,9 @@ class _BearerBase(BaseAuthentication):
             return None
         try:
             principal = principal_from_bearer(token, ip=request.META.get("REMOTE_ADDR"))
+        except AccessRefused as exc:
+            # A genuine credential that may not act now: 403 naming the requirement it misses.
+            raise PermissionDenied(exc.message, code=exc.code) from None
         except ApplicationError as exc:
             raise AuthenticationFailed(exc.message, code=exc.code) from None
         return (principal.user or CredentialUser(principal), principal)
@@ -150,4 +168,15 @@ class CookieAuthentication(SessionAuthentication):
         if result is None:
             return None
         user, _auth = result
-        return (user, Principal("session", user=user, credential_id=f"user:{user.public_id}"))
+        # orgs.access.CookieAccessMiddleware has already refused a session that may not act (the user is then
+        # anonymous here); its assurance travels with the principal, e.g. into a WebSocket ticket.
+        session = request._request.session
+        assurance = session_assurance(user, session)
+        principal = Principal(
+            "session",
+            user=user,
+            credential_id=f"user:{user.public_id}",
+            assurance=assurance,
+            session_key=session.session_key or "",
+        )
+        return (user, principal)

@@ -1,7 +1,7 @@
 """How each authentication scheme appears in the OpenAPI document (drf-spectacular extensions)."""
 
 from django.conf import settings
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 
 from connect.scopes import SCOPES
 
@@ -40,6 +40,15 @@ class APIKeyScheme(OpenApiAuthenticationExtension):
         }
 
 
+class APIKeyRefusedForPersonsScheme(APIKeyScheme):
+    """Person-only endpoints recognise an API key only to refuse it (403 person_required): not offered there."""
+
+    target_class = "connect.api.permissions.APIKeyRefusedForPersons"
+
+    def get_security_requirement(self, auto_schema):
+        return None
+
+
 class OAuth2Scheme(OpenApiAuthenticationExtension):
     target_class = "connect.api.authentication.OAuth2TokenAuthentication"
     name = "oauth2"
@@ -74,6 +83,20 @@ class CookieScheme(OpenApiAuthenticationExtension):
             "name": settings.SESSION_COOKIE_NAME,
             "description": "The web app's session (unsafe methods also need the CSRF token).",
         }
+
+
+class StrictSerializerScheme(OpenApiSerializerExtension):
+    """Input serializers refuse fields they do not know (``StrictSerializer``): the document says so
+    (``additionalProperties: false``), so clients and generated tests do not send what would be refused."""
+
+    target_class = "connect.api.views.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
 
 
 ERROR_SCHEMA = {

@@ -130,13 +130,18 @@ def test_no_credential_is_401(acme):
 
 
 @pytest.mark.parametrize(
-    "header",
-    ["Bearer cat_not-a-real-token", "Bearer cnk_not-a-real-key", "Bearer coa_not-a-real-token", "Bearer a b"],
+    ("header", "code"),
+    [
+        ("Bearer cat_not-a-real-token", "invalid_token"),
+        ("Bearer cnk_not-a-real-key", "invalid_api_key"),
+        ("Bearer coa_not-a-real-token", "invalid_token"),
+        ("Bearer a b", "authentication_failed"),
+    ],
 )
-def test_bad_bearer_tokens_are_401(header, acme):
+def test_bad_bearer_tokens_are_401(header, code, acme):
     response = APIClient().get("/api/v1/members", HTTP_AUTHORIZATION=header)
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "authentication_failed"
+    assert response.json()["error"]["code"] == code
 
 
 def test_revoked_and_expired_api_keys_stop_working(acme, alice):

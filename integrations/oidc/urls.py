@@ -1,8 +1,10 @@
 from django.urls import path
 
+from connect import converters  # noqa: F401  (registers <public_id:...>)
+
 from . import views
 
 urlpatterns = [
-    path("oidc/<str:provider_id>/login/", views.login, name="connect_oidc_login"),
-    path("oidc/<str:provider_id>/login/callback/", views.callback, name="connect_oidc_callback"),
+    path("oidc/<public_id:provider_id>/login/", views.login, name="connect_oidc_login"),
+    path("oidc/<public_id:provider_id>/login/callback/", views.callback, name="connect_oidc_callback"),
 ]

@@ -27,6 +27,9 @@ class IdentityProvider:
         self.key = jwk.JWK.generate(kty="RSA", size=2048, kid="idp-key")
         self.signing_key = self.key  # tests swap in another key to forge tokens
         self.claims_override: dict = {}
+        self.discovery_override: dict = {}  # tests point endpoints elsewhere
+        self.userinfo_override: dict = {}
+        self.token_override: dict = {}  # a None value leaves the key out
         self.nonce = None
         self.email = "dan@acme-corp.test"
         idp = self
@@ -50,12 +53,21 @@ class IdentityProvider:
                             "userinfo_endpoint": f"{idp.url}/userinfo",
                             "jwks_uri": f"{idp.url}/jwks",
                             "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                            **idp.discovery_override,
                         }
                     )
                 elif self.path.startswith("/jwks"):
                     self._json({"keys": [json.loads(idp.key.export_public())]})
                 elif self.path.startswith("/userinfo"):
-                    self._json({"sub": "dan-1", "email": idp.email, "email_verified": True, "name": "Dan Doe"})
+                    self._json(
+                        {
+                            "sub": "dan-1",
+                            "email": idp.email,
+                            "email_verified": True,
+                            "name": "Dan Doe",
+                            **idp.userinfo_override,
+                        }
+                    )
                 else:
                     self.send_error(404)
 
@@ -75,9 +87,14 @@ class IdentityProvider:
                 }
                 token = jwt.JWT(header={"alg": "RS256", "kid": "idp-key"}, claims=claims)
                 token.make_signed_token(idp.signing_key)
-                self._json(
-                    {"access_token": "at-1", "token_type": "Bearer", "expires_in": 300, "id_token": token.serialize()}
-                )
+                answer = {
+                    "access_token": "at-1",
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                    "id_token": token.serialize(),
+                }
+                answer.update(idp.token_override)
+                self._json({k: v for k, v in answer.items() if v is not None})
 
             def log_message(self, *args):
                 pass
@@ -89,6 +106,14 @@ class IdentityProvider:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def idp_on_loopback(settings):
+    """The test identity provider listens on 127.0.0.1 over plain HTTP: allowed here explicitly, as an operator
+    would allow an internal identity provider; 127.0.0.2 and everything else stay refused."""
+    settings.CONNECT_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.CONNECT_OUTBOUND_ALLOW_HTTP = True
 
 
 def configure_acme(acme, issuer: str, *, require_sso: bool = False) -> None:
@@ -202,7 +227,7 @@ def test_org_admin_configures_sso_for_verified_domains_only(client, acme, carol,
     OrganizationSSO.objects.create(organization=acme, verified_domains=["acme-corp.test"])  # verified by support
     form = {
         "section": "sso",
-        "oidc_issuer": "https://idp.acme-corp.test",
+        "oidc_issuer": "https://127.0.0.1:8443",  # checked when saved (idp_on_loopback allows it), not fetched
         "oidc_client_id": "connect",
         "oidc_client_secret": "s3cret",
         "email_domains": ["acme-corp.test"],
@@ -227,3 +252,17 @@ def test_org_admin_configures_sso_for_verified_domains_only(client, acme, carol,
 def test_sign_in_page_does_not_list_organizations(client, idp):
     page = client.get(reverse("account_login")).content.decode()
     assert "Acme Inc" not in page and "org-acme" not in page and "Sign Up Closed" not in page
+
+
+def test_a_discovery_document_naming_another_issuer_is_refused(client, idp):
+    idp.discovery_override = {"issuer": "https://evil.example"}
+    routed = client.post(reverse("account_login"), {"login": "dan@acme-corp.test", "password": ""})
+    response = client.get(routed["Location"])
+    assert response.status_code == 502 and "Location" not in response
+
+
+def test_the_code_exchange_uses_pkce(client, idp):
+    routed = client.post(reverse("account_login"), {"login": "dan@acme-corp.test", "password": ""})
+    to_idp = client.get(routed["Location"])
+    query = parse_qs(urlparse(to_idp["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) >= 43

@@ -20,13 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
 
 
-@pytest.fixture(autouse=True)
-async def _no_stray_grace_timers():
-    yield
-    for task in list(consumers.grace_timers):
-        task.cancel()
-
-
 @database_sync_to_async
 def new_session(agent, *, join=True):
     from orgs.tenancy import org_context_for_user

@@ -1,0 +1,139 @@
+"""The WebSocket origin check (signaling.origin): native clients, which send no ``Origin``, connect with a bearer token
+or a ticket; a cookie or a customer token without an ``Origin`` is refused; an ``Origin`` of another host is refused
+whatever the credential."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework.test import APIClient
+
+from connect.asgi import application
+from connect.tests.test_asgi import session_cookie_for
+from orgs.tests.factories import PASSWORD
+from signaling.consumers import CLOSE_UNAUTHENTICATED
+from signaling.tests.test_session_consumer import new_session
+
+pytestmark = pytest.mark.django_db(transaction=True)
+OURS = (b"origin", b"http://localhost")
+EVIL = (b"origin", b"https://evil.example")
+
+
+@database_sync_to_async
+def native_token(email: str) -> str:
+    response = APIClient().post(
+        "/api/v1/auth/token",
+        {"email": email, "password": PASSWORD, "device": {"name": "Agent", "platform": "windows"}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["access_token"]
+
+
+@database_sync_to_async
+def ticket_for(token: str) -> str:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client.post("/api/v1/ws-ticket").json()["ticket"]
+
+
+def bearer(token: str) -> tuple[bytes, bytes]:
+    return (b"authorization", f"Bearer {token}".encode())
+
+
+async def attempt(path: str, headers=()) -> tuple[bool, int | None, dict | None]:
+    communicator = WebsocketCommunicator(application, path, headers=list(headers))
+    connected, code = await communicator.connect()
+    first = await communicator.receive_json_from() if connected else None
+    if connected:
+        await communicator.disconnect()
+    return connected, code, first
+
+
+async def test_a_native_client_without_origin_connects_with_its_bearer_token(bob):
+    token = await native_token("bob@acme.test")
+    connected, _, hello = await attempt("/ws/v1/hello", [bearer(token)])
+    assert connected and hello["auth"] == "native" and hello["user"]["email"] == "bob@acme.test"
+
+
+async def test_a_native_client_without_origin_connects_with_a_ticket(bob):
+    ticket = await ticket_for(await native_token("bob@acme.test"))
+    connected, _, hello = await attempt(f"/ws/v1/hello?ticket={ticket}")
+    assert connected and hello["user"]["email"] == "bob@acme.test"
+
+
+async def test_a_desktop_agent_without_origin_opens_its_session_socket(acme, bob):
+    session_id, _ = await new_session(bob)
+    token = await native_token("bob@acme.test")
+    connected, _, hello = await attempt(f"/ws/v1/sessions/{session_id}", [bearer(token)])
+    assert connected and (hello["type"], hello["role"]) == ("hello", "agent")
+
+
+async def test_a_cookie_without_origin_is_refused(bob):
+    cookie = await session_cookie_for(bob)
+    connected, _, _ = await attempt("/ws/v1/hello", [(b"cookie", cookie)])
+    assert not connected
+    connected, _, _ = await attempt("/ws/v1/hello", [OURS, (b"cookie", cookie)])
+    assert connected  # the page it belongs to
+
+
+async def test_a_customer_token_without_origin_is_refused(acme, bob):
+    session_id, token = await new_session(bob)
+    path = f"/ws/v1/sessions/{session_id}?customer_token={token}"
+    assert not (await attempt(path))[0]
+    # Adding some Authorization header does not exempt it: the customer token is what the session socket would use.
+    assert not (await attempt(path, [(b"authorization", b"Bearer whatever")]))[0]
+    connected, _, hello = await attempt(path, [OURS])
+    assert connected and hello["role"] == "customer"
+
+
+async def test_a_bearer_header_without_origin_never_lets_a_cookie_in(bob):
+    """Without an Origin, a junk Authorization header gets past the origin check; the cookie beside it must not then
+    authenticate the connection."""
+    cookie = await session_cookie_for(bob)
+    connected, code, _ = await attempt("/ws/v1/hello", [(b"authorization", b"x"), (b"cookie", cookie)])
+    assert not connected and code == CLOSE_UNAUTHENTICATED
+
+
+async def test_another_hosts_origin_is_refused_whatever_the_credential(acme, bob):
+    token = await native_token("bob@acme.test")
+    cookie = await session_cookie_for(bob)
+    session_id, customer_token = await new_session(bob)
+    ticket = await ticket_for(token)
+    attempts = [
+        ("/ws/v1/hello", [(b"cookie", cookie)]),
+        ("/ws/v1/hello", [bearer(token)]),
+        (f"/ws/v1/hello?ticket={ticket}", []),
+        (f"/ws/v1/sessions/{session_id}", [bearer(token)]),
+        (f"/ws/v1/sessions/{session_id}?customer_token={customer_token}", []),
+    ]
+    for origin in (EVIL, (b"origin", b"null"), (b"origin", b"http://localhost.evil.example")):
+        for path, headers in attempts:
+            connected, _, _ = await attempt(path, [origin, *headers])
+            assert not connected, (origin, path)
+    # Refused before authentication: the ticket was not spent, and works from our own page.
+    connected, _, hello = await attempt(f"/ws/v1/hello?ticket={ticket}", [OURS])
+    assert connected and hello["user"]["email"] == "bob@acme.test"
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        [b"http://[::1"],  # urllib cannot read it
+        [b"http://localhost:99999"],  # a port out of range
+        [b"http://localhost", b"https://evil.example"],  # which one?
+        [b""],
+    ],
+)
+async def test_unreadable_or_ambiguous_origins_are_refused(bob, origins):
+    token = await native_token("bob@acme.test")
+    connected, _, _ = await attempt("/ws/v1/hello", [*((b"origin", o) for o in origins), bearer(token)])
+    assert not connected
+
+
+async def test_allowed_hosts_decide(bob, settings):
+    token = await native_token("bob@acme.test")
+    settings.ALLOWED_HOSTS = ["connect.example.com"]
+    assert not (await attempt("/ws/v1/hello", [OURS, bearer(token)]))[0]
+    assert (await attempt("/ws/v1/hello", [(b"origin", b"https://connect.example.com"), bearer(token)]))[0]
