@@ -5,37 +5,17 @@ whatever the credential."""
 from __future__ import annotations
 
 import pytest
-from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from rest_framework.test import APIClient
 
 from connect.asgi import application
 from connect.tests.test_asgi import session_cookie_for
-from orgs.tests.factories import PASSWORD
 from signaling.consumers import CLOSE_UNAUTHENTICATED
+from signaling.tests.credentials import native_token, ticket_for
 from signaling.tests.test_session_consumer import new_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OURS = (b"origin", b"http://localhost")
 EVIL = (b"origin", b"https://evil.example")
-
-
-@database_sync_to_async
-def native_token(email: str) -> str:
-    response = APIClient().post(
-        "/api/v1/auth/token",
-        {"email": email, "password": PASSWORD, "device": {"name": "Agent", "platform": "windows"}},
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()["access_token"]
-
-
-@database_sync_to_async
-def ticket_for(token: str) -> str:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client.post("/api/v1/ws-ticket").json()["ticket"]
 
 
 def bearer(token: str) -> tuple[bytes, bytes]:

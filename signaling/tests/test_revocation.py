@@ -22,6 +22,7 @@ from orgs.tenancy import org_context_for_user
 from orgs.tests.factories import PASSWORD
 from sessions.models import SupportSession
 from signaling.consumers import CLOSE_REFUSED, CLOSE_UNAUTHENTICATED
+from signaling.tests.credentials import native_pair, ticket_for
 from signaling.tests.test_session_consumer import agent_socket, customer_socket, new_session, next_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,26 +38,6 @@ def make_api_key(user) -> tuple[str, str]:
 @database_sync_to_async
 def revoke_api_key(public_id: str) -> None:
     api_key_revoke(key=APIKey.objects.get(public_id=public_id))
-
-
-@database_sync_to_async
-def native_pair(email: str) -> dict:
-    response = APIClient().post(
-        "/api/v1/auth/token",
-        {"email": email, "password": PASSWORD, "device": {"name": "Surface", "platform": "windows"}},
-        format="json",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-@database_sync_to_async
-def ticket_for(token: str) -> str:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    response = client.post("/api/v1/ws-ticket")
-    assert response.status_code == 200, response.content
-    return response.json()["ticket"]
 
 
 async def hello_socket(*, token: str | None = None, path: str = "/ws/v1/hello", headers=()):
