@@ -352,6 +352,9 @@ async def exchange(session: Session, frame: tuple[str, Any]) -> None:
         session.over = True
         return
     answers.pop()  # the sentinel's error
+    # Presence notices ("peer") come whenever the other party's connection changes, not in answer to a frame: over
+    # Redis the peer's "online" can arrive in the middle of this exchange, on either socket.
+    answers = [m for m in answers if m["type"] != "peer"]
     relayed = [m for m in relayed[:-1] if m["type"] != "peer"]
 
     errors = [a for a in answers if a["type"] == "error"]
