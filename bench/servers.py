@@ -1,48 +1,33 @@
-"""Processes the benchmark starts: a Redis of its own, the product's database, the baselines and the product."""
+"""Processes the benchmark starts: a Redis of its own, the product's database, the baselines and the product.
+
+Ports, process start and stop, readiness and the product's command line come from tests/support/servers.py, which
+the end-to-end suites use too: the benchmark measures the product started exactly as those suites test it.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import resource
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import servers as shared
+from tests.support.servers import PYTHON, free_port, wait_for_port
+
+__all__ = ["PYTHON", "free_port", "wait_for_port"]
+
+ROOT = shared.REPO
 LOGS = ROOT / "var" / "bench"
-PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raise_fd_limit() -> None:
     """In a child process: as many open files as the hard limit allows (10,000 connections need more than 1,024)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
 @dataclass
@@ -71,23 +56,11 @@ class Group:
         return sum(psutil.Process(pid).memory_info().rss for pid in self.pids)
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        shared.stop_all(self.processes)
 
 
 def _spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen(
-        argv, cwd=ROOT, env=env or os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit
-    )
+    return shared.launch(argv, env or os.environ.copy(), LOGS / f"{name}.log", append=True, preexec_fn=raise_fd_limit)
 
 
 class Redis:
@@ -150,27 +123,13 @@ def product_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 
 def prepare_database(database_url: str, redis_url: str) -> None:
-    """A fresh database for this run, migrated."""
-    name = database_url.rsplit("/", 1)[1]
-    admin = ["-h", "127.0.0.1", "-U", "postgres"]
-    subprocess.run(["dropdb", *admin, "--if-exists", "--force", name], check=True, capture_output=True)
-    subprocess.run(["createdb", *admin, name], check=True, capture_output=True)
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=product_env(database_url, redis_url),
-        check=True,
-        capture_output=True,
-    )
+    """A fresh database for this run (one of that name is dropped first), migrated."""
+    shared.create_database(database_url, replace=True)
+    manage(database_url, redis_url, "migrate", "--noinput")
 
 
 def manage(database_url: str, redis_url: str, *args: str) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=product_env(database_url, redis_url), capture_output=True, text=True
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
-    return result.stdout
+    return shared.manage(product_env(database_url, redis_url), *args)
 
 
 def start_relay(name: str, processes: int, redis_url: str | None = None, drop_every: int = 0) -> Group:
@@ -190,33 +149,22 @@ def start_product(name: str, server: str, processes: int, env: dict[str, str]) -
     group = Group(name, [free_port() for _ in range(processes)])
     for port in group.ports:
         if server == "serve":  # production's entry point
-            argv = [PYTHON, "-m", "connect.serve", "--port", str(port)]
+            argv = shared.serve_command(port)
         elif server == "daphne":
             argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "connect.asgi:application"]
         else:
             raise ValueError(f"unknown server {server!r}")
         group.processes.append(_spawn(f"{name}-{port}", argv, env))
-    for port in group.ports:
-        _wait_healthy(port)
+    for port, process in zip(group.ports, group.processes, strict=True):
+        if not shared.wait_healthy(port, timeout=60.0, process=process):  # a process that exited fails at once
+            group.stop()
+            raise RuntimeError(f"the product on port {port} did not become healthy; see {LOGS / f'{name}-{port}.log'}")
     return group
 
 
-def _wait_healthy(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the product on port {port} did not become healthy; see {LOGS}")
-
-
 def http_json(method: str, url: str, body: dict | None = None, token: str | None = None) -> dict:
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.loads(answer.read())
+    """One JSON request whose answer must be a success: the harness cannot go on without it."""
+    status, data = shared.http_json(method, url, body, token=token, timeout=30)
+    if not 200 <= status < 300:
+        raise RuntimeError(f"{method} {url} answered {status}: {str(data)[:500]}")
+    return data

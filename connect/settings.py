@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "signaling",
     "billing",
     "integrations",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +176,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-unused-share-codes": {"task": "sessions.expire_unused_codes", "schedule": 60.0},
     "end-abandoned-sessions": {"task": "sessions.end_abandoned", "schedule": 30.0},
     "deliver-due-webhooks": {"task": "integrations.deliver_due_webhooks", "schedule": 5.0},
+    "retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 3600.0},
+    "purge-deleted-organizations": {"task": "orgs.purge_deleted_organizations", "schedule": 24 * 3600.0},
 }
 
 # --- Users and authentication ---------------------------------------------------------------------
@@ -254,6 +257,8 @@ CONNECT_WEBHOOK_STALE_CLAIM_SECONDS = env.int("CONNECT_WEBHOOK_STALE_CLAIM_SECON
 
 # Invitations are the way into an organization; their links expire.
 INVITATION_TTL = timedelta(days=env.int("CONNECT_INVITATION_TTL_DAYS", default=7))
+# A deleted organization can be restored by an operator this many days; then every row it owns is purged.
+CONNECT_ORGANIZATION_PURGE_DAYS = env.int("CONNECT_ORGANIZATION_PURGE_DAYS", default=30)
 
 # OAuth2 applications belong to an organization, so the model is swapped from the first migration.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "integrations.Application"
@@ -267,6 +272,8 @@ OAUTH2_PROVIDER = {
     "ROTATE_REFRESH_TOKEN": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
     "OIDC_ENABLED": False,
+    # Looks the client up by client_id across organizations, by name (orgs.tenancy).
+    "OAUTH2_VALIDATOR_CLASS": "integrations.oauth.OrganizationOAuth2Validator",
 }
 
 # --- API ------------------------------------------------------------------------------------------

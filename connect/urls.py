@@ -5,11 +5,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from oauth2_provider import views as oauth_views
 
+from audit import api as audit_api
 from integrations import api as integrations_api
 from integrations.oauth_views import OrganizationIntrospectTokenView
 from integrations.views import OrganizationAuthorizationView, bizgaze_sso, login_router
 from orgs import api as orgs_api
-from orgs import views_mfa
+from orgs import views_mfa, views_privacy
 from sessions import api as session_api
 from signaling import api as signaling_api
 
@@ -37,6 +38,7 @@ api_v1 = [
     path("auth/refresh", orgs_api.RefreshView.as_view(), name="auth-refresh"),
     path("auth/revoke", orgs_api.RevokeView.as_view(), name="auth-revoke"),
     path("me", orgs_api.MeView.as_view(), name="me"),
+    path("me/export", orgs_api.MeExportView.as_view(), name="me-export"),
     path("devices", orgs_api.DeviceListView.as_view(), name="devices"),
     path("devices/<public_id:device_id>", orgs_api.DeviceDetailView.as_view(), name="device"),
     path("ws-ticket", no_store(signaling_api.WebSocketTicketView.as_view()), name="ws-ticket"),
@@ -46,6 +48,11 @@ api_v1 = [
     path("sessions/<public_id:session_id>", session_api.SessionDetailView.as_view(), name="session"),
     path("sessions/<public_id:session_id>/events", session_api.SessionEventsView.as_view(), name="session-events"),
     path("sessions/<public_id:session_id>/end", session_api.SessionEndView.as_view(), name="session-end"),
+    path("organization", orgs_api.OrganizationView.as_view(), name="organization"),
+    path("audit", audit_api.AuditListView.as_view(), name="audit"),
+    path("audit/verify", audit_api.AuditVerifyView.as_view(), name="audit-verify"),
+    path("audit/export.csv", audit_api.AuditExportCSVView.as_view(), name="audit-export-csv"),
+    path("audit/export.jsonl", audit_api.AuditExportJSONLinesView.as_view(), name="audit-export-jsonl"),
     path("members", orgs_api.MemberListView.as_view(), name="members"),
     path("members/<public_id:member_id>", orgs_api.MemberDetailView.as_view(), name="member"),
     path("invitations", orgs_api.InvitationListView.as_view(), name="invitations"),
@@ -91,10 +98,13 @@ urlpatterns = [
     path("accounts/2fa/", views_mfa.mfa_verify, name="mfa_verify"),
     path("sso", bizgaze_sso, name="bizgaze_sso"),
     path("account/security/", views_mfa.security, name="account_security"),
+    path("account/data/export", views_privacy.account_export, name="account_export"),
+    path("account/delete/", views_privacy.account_delete, name="account_delete"),
     path("accounts/login/", login_router, name="account_login"),
     path("accounts/", include("allauth.urls")),
     path("oauth/", include((oauth, "oauth2_provider"), namespace="oauth2_provider")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("", include("audit.urls")),
     path("", include("sessions.urls")),
     path("", include("orgs.urls")),
 ]

@@ -1,18 +1,25 @@
 from django import forms
-from django.contrib import admin, messages
-from django.db import transaction
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_application_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
 
 from connect import outbound
-from connect.errors import ApplicationError
+from orgs.admin import ServiceAdminMixin
+from orgs.tenancy import CrossOrgAdminMixin
 
 from .models import APIKey, OrganizationSSO
-from .services import api_key_revoke
-from .sso import oidc_configure
+from .services import api_key_revoke, oauth_application_delete
+from .sso import oidc_configure, sso_oidc_clear, sso_operator_configure
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(admin.ModelAdmin):
+class APIKeyAdmin(ServiceAdminMixin, CrossOrgAdminMixin, admin.ModelAdmin):
     list_display = ["name", "organization", "prefix", "state", "created_by", "created_at", "last_used_at"]
     search_fields = ["name", "prefix", "organization__name", "public_id"]
     list_select_related = ["organization", "created_by"]
@@ -35,8 +42,11 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected API keys"))
     def revoke(self, request, queryset) -> None:
-        for key in queryset.filter(revoked_at__isnull=True):
-            api_key_revoke(key=key)
+        def work() -> None:
+            for key in queryset.filter(revoked_at__isnull=True).select_related("organization"):
+                api_key_revoke(key=key, operator=request.user)
+
+        self.run_services(request, work)
 
 
 class OrganizationSSOForm(forms.ModelForm):
@@ -57,6 +67,10 @@ class OrganizationSSOForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         issuer = (data.get("oidc_issuer") or "").strip()
+        if bool(issuer) != bool((data.get("oidc_client_id") or "").strip()):
+            self.add_error(
+                "oidc_client_id", _("Give both the issuer and the client id, or neither (no OpenID Connect).")
+            )
         if issuer:
             try:
                 outbound.check_public_url(issuer.rstrip("/"))
@@ -66,25 +80,27 @@ class OrganizationSSOForm(forms.ModelForm):
 
 
 @admin.register(OrganizationSSO)
-class OrganizationSSOAdmin(admin.ModelAdmin):
+class OrganizationSSOAdmin(ServiceAdminMixin, CrossOrgAdminMixin, admin.ModelAdmin):
     form = OrganizationSSOForm
     list_display = ["organization", "oidc_issuer", "require_sso", "default_role"]
     search_fields = ["organization__name", "organization__slug"]
     autocomplete_fields = ["organization"]
 
     def save_model(self, request, obj, form, change) -> None:
-        if not obj.oidc_enabled:
-            super().save_model(request, obj, form, change)
-            return
-        # The service writes the OpenID Connect part (the allauth application, when the requirement started, the
-        # credentials it ends): the row keeps its previous requirement until then, so the service sees the change.
-        wanted = obj.require_sso
-        obj.require_sso = bool(
-            change and OrganizationSSO.objects.filter(pk=obj.pk).values_list("require_sso", flat=True).first()
-        )
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            try:
+        # The services write every part (the BizGaze secret, the allauth application, when the requirement started,
+        # the credentials it ends) and the audit log; the row is saved through them only.
+        def work() -> None:
+            config = OrganizationSSO.objects.unscoped(self.admin_reason).filter(pk=obj.pk).first() if change else None
+            if config is None:
+                config = OrganizationSSO.objects.unscoped(self.admin_reason).create(organization=obj.organization)
+            sso_operator_configure(
+                config=config,
+                operator=request.user,
+                bizgaze_secret=obj.bizgaze_secret,
+                default_role=obj.default_role,
+                verified_domains=obj.verified_domains or [],
+            )
+            if obj.oidc_enabled:
                 oidc_configure(
                     organization=obj.organization,
                     issuer=obj.oidc_issuer,
@@ -92,10 +108,42 @@ class OrganizationSSOAdmin(admin.ModelAdmin):
                     client_secret=obj.oidc_client_secret,
                     email_domains=obj.email_domains,
                     default_role=obj.default_role,
-                    require_sso=wanted,
+                    require_sso=obj.require_sso,
+                    actor=request.user,
                 )
-            except ApplicationError as exc:
-                transaction.set_rollback(True)
-                self.message_user(request, exc.message, level=messages.ERROR)
-                return
-        obj.refresh_from_db()
+            else:
+                sso_oidc_clear(config=config, operator=request.user)
+            obj.pk = config.pk
+
+        self.run_services(request, work)
+
+
+class _ApplicationDeletion:
+    """Deleting an OAuth2 application from the admin goes through the service: its tokens end, the log records it."""
+
+    def delete_model(self, request, obj) -> None:
+        self.run_services(request, lambda: oauth_application_delete(application=obj, operator=request.user))
+
+    def delete_queryset(self, request, queryset) -> None:
+        def work() -> None:
+            for application in queryset.select_related("organization"):
+                oauth_application_delete(application=application, operator=request.user)
+
+        self.run_services(request, work)
+
+
+# The toolkit registers its own admins: applications are org-owned, and its token admins list and filter by them.
+for _model in (
+    get_application_model(),
+    get_access_token_model(),
+    get_refresh_token_model(),
+    get_grant_model(),
+    get_id_token_model(),
+):
+    if admin.site.is_registered(_model):
+        _toolkit_admin = type(admin.site.get_model_admin(_model))
+        admin.site.unregister(_model)
+        bases = (CrossOrgAdminMixin, _toolkit_admin)
+        if _model is get_application_model():
+            bases = (_ApplicationDeletion, ServiceAdminMixin, *bases)
+        admin.site.register(_model, type(_toolkit_admin.__name__, bases, {}))

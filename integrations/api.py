@@ -79,7 +79,7 @@ class APIKeyDetailView(OrgAPIView):
 
     @extend_schema(responses={204: None}, summary="Revoke an API key")
     def delete(self, request, key_id: str):
-        services.api_key_revoke(key=self.get_object())
+        services.api_key_revoke(key=self.get_object(), by=self.org)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -153,7 +153,7 @@ class OAuthAppDetailView(OrgAPIView):
 
     @extend_schema(responses={204: None}, summary="Delete an OAuth2 application and end its tokens")
     def delete(self, request, client_id: str):
-        services.oauth_application_delete(application=self.get_object())
+        services.oauth_application_delete(application=self.get_object(), by=self.org)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -228,7 +228,7 @@ class WebhookEndpointListView(OrgAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         values.pop("enabled", None)
-        endpoint = webhooks.endpoint_create(organization=self.org.organization, **values)
+        endpoint = webhooks.endpoint_create(organization=self.org.organization, actor=self.org, **values)
         return Response(WebhookEndpointSecretOutput(endpoint).data, status=status.HTTP_201_CREATED)
 
 
@@ -251,12 +251,12 @@ class WebhookEndpointDetailView(_OneEndpointView):
     def patch(self, request, endpoint_id: str):
         data = WebhookEndpointInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        endpoint = webhooks.endpoint_update(endpoint=self.get_object(), **data.validated_data)
+        endpoint = webhooks.endpoint_update(endpoint=self.get_object(), actor=self.org, **data.validated_data)
         return Response(WebhookEndpointOutput(endpoint).data)
 
     @extend_schema(responses={204: None}, summary="Remove a webhook endpoint")
     def delete(self, request, endpoint_id: str):
-        self.get_object().delete()
+        webhooks.endpoint_delete(endpoint=self.get_object(), actor=self.org)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -271,7 +271,7 @@ class WebhookRotateSecretView(_OneEndpointView):
     )
     @no_store
     def post(self, request, endpoint_id: str):
-        endpoint = webhooks.endpoint_rotate_secret(endpoint=self.get_object())
+        endpoint = webhooks.endpoint_rotate_secret(endpoint=self.get_object(), actor=self.org)
         return Response(WebhookEndpointSecretOutput(endpoint).data)
 
 

@@ -9,11 +9,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from oauth2_provider.generators import generate_client_secret
 
+from audit.services import audit_record
 from connect import events
 from connect.errors import ApplicationError, Forbidden
 from connect.ids import new_secret, secret_hash
 from connect.scopes import SCOPES
 from orgs import access
+from orgs.models import User
 from orgs.tenancy import OrgContext
 
 from .models import APIKey, Application
@@ -65,18 +67,43 @@ def api_key_create(
         created_by=org.user,
         expires_at=expires_at,
     )
-    events.emit(org.organization, "api_key.created", _key_payload(key) | {"scopes": key.scopes})
+    audit_record(
+        organization=org.organization,
+        action="api_key.created",
+        actor=org,
+        target=key,
+        data={"prefix": key.prefix, "scopes": key.scopes, "expires_at": expires_at.isoformat() if expires_at else None},
+    )
+    events.emit(
+        events.APIKeyCreated(
+            organization=org.organization, actor=events.Actor.of_org_context(org), scopes=key.scopes, **_key_fields(key)
+        )
+    )
     return key, secret
 
 
-def _key_payload(key: APIKey) -> dict:
+def _key_fields(key: APIKey) -> dict:
     return {"id": key.public_id, "name": key.name, "prefix": key.prefix}
 
 
 @transaction.atomic
-def api_key_revoke(*, key: APIKey) -> APIKey:
-    if APIKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
-        events.emit(key.organization, "api_key.revoked", _key_payload(key))
+def api_key_revoke(*, key: APIKey, by: OrgContext | None = None, operator: User | None = None) -> APIKey:
+    """Revoke ``key``; ``by`` is who does it (None: an operator, named by ``operator`` in the Django admin, or the
+    system, e.g. a member's access ending)."""
+    if (
+        APIKey.objects.for_org(key.organization)
+        .filter(pk=key.pk, revoked_at__isnull=True)
+        .update(revoked_at=timezone.now())
+    ):
+        audit_record(
+            organization=key.organization,
+            action="api_key.revoked",
+            actor=by or operator,
+            target=key,
+            data={"prefix": key.prefix},
+        )
+        actor = events.Actor.of_org_context(by) if by is not None else events.Actor.system()
+        events.emit(events.APIKeyRevoked(organization=key.organization, actor=actor, **_key_fields(key)))
         access.announce([f"cred:api_key:{key.public_id}"])  # the sockets it opened close
     key.refresh_from_db()
     return key
@@ -86,7 +113,12 @@ def api_key_check(secret: str) -> APIKey | None:
     """The live key behind ``secret``, or ``None`` (unknown or revoked). Notes the last use at most once a minute.
 
     An expired key raises ``401 api_key_expired``: only the key's holder can ask, and they learn to replace it."""
-    key = APIKey.objects.select_related("organization").filter(key_hash=secret_hash(secret)).first()
+    key = (
+        APIKey.objects.unscoped("an API key's hash names its key, whichever the organization")
+        .select_related("organization")
+        .filter(key_hash=secret_hash(secret))
+        .first()
+    )
     if key is not None and key.state == "expired":
         raise ApplicationError(
             _("This API key expired on %(date)s; create a new one.") % {"date": key.expires_at.isoformat()},
@@ -97,7 +129,8 @@ def api_key_check(secret: str) -> APIKey | None:
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_GRANULARITY:
-        APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        APIKey.objects.for_org(key.organization).filter(pk=key.pk).update(last_used_at=now)
+
     return key
 
 
@@ -151,9 +184,33 @@ def oauth_application_create(
         messages = getattr(exc, "message_dict", {"non_field_errors": [str(exc)]})
         raise ApplicationError(_("The application is not valid."), code="validation_error", details=messages) from None
     application.save()
+    audit_record(
+        organization=org.organization,
+        action="oauth_app.created",
+        actor=org,
+        target=application,
+        data={
+            "client_id": application.client_id,
+            "grant_type": grant_type,
+            "client_type": client_type,
+            "scopes": application.scopes,
+            "redirect_uris": uris,
+        },
+    )
     return application, secret
 
 
-def oauth_application_delete(*, application: Application) -> None:
-    """Deleting an application ends every token it was given (the toolkit cascades)."""
+@transaction.atomic
+def oauth_application_delete(
+    *, application: Application, by: OrgContext | None = None, operator: User | None = None
+) -> None:
+    """Deleting an application ends every token it was given (the toolkit cascades). ``by``: the organization's
+    member or credential that does it; None is an operator (``operator``: the staff member in the Django admin)."""
+    audit_record(
+        organization=application.organization,
+        action="oauth_app.deleted",
+        actor=by or operator,
+        target=application,
+        data={"client_id": application.client_id, "grant_type": application.authorization_grant_type},
+    )
     application.delete()

@@ -21,12 +21,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import audit_record
 from connect.api.parsers import loads_bounded
 from connect.errors import ApplicationError
 from orgs import access
 from orgs.models import Membership, Organization, Role, User
 from orgs.services import normalize_email, user_mark_email_verified
-from sessions.audit import audit_record
+from orgs.tenancy import memberships_of
 
 from .models import OrganizationSSO
 
@@ -104,15 +105,23 @@ def bizgaze_sign_in(token: str, *, ip: str | None = None) -> tuple[User, Organiz
     if membership is None:
         role = config.default_role if config.default_role in Role.values else Role.AGENT
         Membership.objects.create(organization=config.organization, user=user, role=role)
-    audit_record(
-        organization=config.organization, action="sso.bizgaze_sign_in", actor=user, ip=ip, data={"email": email}
-    )
+        audit_record(
+            organization=config.organization,
+            action="sso.provisioned",
+            actor=user,
+            target=user,
+            ip=ip,
+            data={"role": role, "via": "bizgaze"},
+        )
+    # The person is the actor (a label, pseudonymized on erasure); the hashed data holds no address.
+    audit_record(organization=config.organization, action="sso.bizgaze_sign_in", actor=user, ip=ip)
     return user, config.organization
 
 
 # --- OpenID Connect per organization ---------------------------------------------------------------------
 
 
+@transaction.atomic
 def oidc_configure(
     *,
     organization: Organization,
@@ -122,11 +131,13 @@ def oidc_configure(
     email_domains: list[str],
     default_role: str = Role.AGENT,
     require_sso: bool = False,
+    actor: object = None,
 ) -> OrganizationSSO:
     """Point an organization's e-mail domains at its identity provider (an allauth SocialApp per organization).
 
     The issuer must be an address the outbound guard accepts (https outside debug, resolving to public addresses
-    only); every request to it goes through the guard again at sign-in."""
+    only); every request to it goes through the guard again at sign-in. ``actor``: who does it (a member, the
+    staff member in the Django admin; None: the system), named in the audit log with what changed."""
     from allauth.socialaccount.models import SocialApp
 
     from connect import outbound
@@ -141,11 +152,18 @@ def oidc_configure(
             details={"field": "oidc_issuer"},
         ) from None
     domains = sorted({d.strip().lower().lstrip("@") for d in email_domains if d.strip()})
-    taken = OrganizationSSO.objects.exclude(organization=organization).filter(oidc_issuer__gt="")
+    taken = (
+        OrganizationSSO.objects.unscoped("an e-mail domain signs in at one organization's identity provider only")
+        .exclude(organization=organization)
+        .filter(oidc_issuer__gt="")
+    )
     for other in taken:
         if set(other.email_domains) & set(domains):
             raise ApplicationError(_("Another organization signs in people of these domains."), code="domain_taken")
-    config, _created = OrganizationSSO.objects.get_or_create(organization=organization)
+    config, _created = OrganizationSSO.objects.for_org(organization).get_or_create(organization=organization)
+    before = {name: getattr(config, name) for name in OIDC_AUDITED_FIELDS}
+    secret_changed = config.oidc_client_secret != client_secret
+    was_required = config.require_sso
     config.oidc_issuer = issuer
     config.oidc_client_id = client_id
     config.oidc_client_secret = client_secret
@@ -158,6 +176,29 @@ def oidc_configure(
     elif not require_sso:
         config.require_sso_since = None
     config.save()
+    changes = {
+        name: [before[name], getattr(config, name)]
+        for name in OIDC_AUDITED_FIELDS
+        if before[name] != getattr(config, name)
+    }
+    if changes or secret_changed:
+        audit_record(
+            organization=organization,
+            action="sso.configured",
+            actor=actor,
+            target=config,
+            target_label=issuer,
+            data={"kind": "oidc", "changes": changes, "client_secret_changed": secret_changed},
+        )
+    if was_required != config.require_sso:
+        audit_record(
+            organization=organization,
+            action="sso.require_sso_changed",
+            actor=actor,
+            target=config,
+            target_label=issuer,
+            data={"require_sso": [was_required, config.require_sso]},
+        )
     if sso_turned_on:
         # Password sign-ins of members (owners keep theirs) end now; their sockets close.
         access.end_unsatisfying_credentials(organization=organization, requirement="sso")
@@ -174,12 +215,91 @@ def oidc_configure(
     return config
 
 
+# What an entry shows of an OpenID Connect change (the client secret only as "changed").
+OIDC_AUDITED_FIELDS = ("oidc_issuer", "oidc_client_id", "email_domains", "default_role")
+
+
+@transaction.atomic
+def sso_operator_configure(
+    *, config: OrganizationSSO, operator: object = None, bizgaze_secret: str, default_role: str, verified_domains: list
+) -> OrganizationSSO:
+    """What only the service's operators set (the Django admin): the BizGaze suite's shared secret, the role of people
+    provisioned, the domains the organization proved it owns. Recorded with what changed (the secret as "changed")."""
+    if default_role not in Role.values:
+        raise ApplicationError(_("Choose a role."), code="invalid_role", details={"field": "default_role"})
+    domains = sorted({d.strip().lower().lstrip("@") for d in verified_domains if d.strip()})
+    before = {"default_role": config.default_role, "verified_domains": list(config.verified_domains or [])}
+    secret_changed = config.bizgaze_secret != bizgaze_secret
+    config.bizgaze_secret = bizgaze_secret
+    config.default_role = default_role
+    config.verified_domains = domains
+    after = {"default_role": default_role, "verified_domains": domains}
+    changes = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
+    config.save()
+    if changes or secret_changed:
+        audit_record(
+            organization=config.organization,
+            action="sso.configured",
+            actor=operator,
+            target=config,
+            target_label=config.organization.name,
+            data={
+                "kind": "bizgaze",
+                "changes": changes,
+                "bizgaze_secret_changed": secret_changed,
+                "bizgaze_enabled": bool(bizgaze_secret),
+            },
+        )
+    return config
+
+
+@transaction.atomic
+def sso_oidc_clear(*, config: OrganizationSSO, operator: object = None) -> OrganizationSSO:
+    """Switch an organization's OpenID Connect off (operators, in the Django admin): its members sign in with
+    passwords again, so the requirement ends with it."""
+    from allauth.socialaccount.models import SocialApp
+
+    if not (config.oidc_issuer or config.oidc_client_id or config.require_sso):
+        return config
+    before = {name: getattr(config, name) for name in OIDC_AUDITED_FIELDS}
+    was_required = config.require_sso
+    config.oidc_issuer = config.oidc_client_id = config.oidc_client_secret = ""
+    config.require_sso, config.require_sso_since = False, None
+    config.save()
+    SocialApp.objects.filter(provider="connect_oidc", provider_id=config.provider_id).delete()
+    changes = {
+        name: [before[name], getattr(config, name)]
+        for name in OIDC_AUDITED_FIELDS
+        if before[name] != getattr(config, name)
+    }
+    audit_record(
+        organization=config.organization,
+        action="sso.configured",
+        actor=operator,
+        target=config,
+        target_label=config.organization.name,
+        data={"kind": "oidc", "changes": changes, "client_secret_changed": True, "oidc_enabled": False},
+    )
+    if was_required:
+        audit_record(
+            organization=config.organization,
+            action="sso.require_sso_changed",
+            actor=operator,
+            target=config,
+            target_label=config.organization.name,
+            data={"require_sso": [True, False]},
+        )
+    return config
+
+
 def sso_for_email(email: str) -> OrganizationSSO | None:
     """The organization whose identity provider signs in this address, if any."""
     domain = (email or "").rsplit("@", 1)[-1].strip().lower()
     if not domain:
         return None
-    for config in OrganizationSSO.objects.select_related("organization").filter(
+    configs = OrganizationSSO.objects.unscoped("an e-mail domain names the organization whose IdP signs it in")
+
+    for config in configs.select_related("organization").filter(
         oidc_issuer__gt="", organization__status=Organization.Status.ACTIVE
     ):
         if domain in config.email_domains:
@@ -195,8 +315,9 @@ def _provision(config: OrganizationSSO, user: User, ip: str | None) -> None:
             organization=config.organization,
             action="sso.provisioned",
             actor=user,
+            target=user,
             ip=ip,
-            data={"email": user.email, "role": role},
+            data={"role": role},
         )
 
 
@@ -261,9 +382,9 @@ def record_sign_in(sender, request, user, **kwargs) -> None:
                 access.session_record_sso(request, config.organization)
         return
     organization_ids = set(
-        Membership.objects.filter(
-            user=user, role=Role.OWNER, organization__sso__require_sso=True, organization__sso__oidc_issuer__gt=""
-        ).values_list("organization_id", flat=True)
+        memberships_of(user)
+        .filter(role=Role.OWNER, organization__sso__require_sso=True, organization__sso__oidc_issuer__gt="")
+        .values_list("organization_id", flat=True)
     )
     asked = request.session.pop(BREAK_GLASS_SESSION_KEY, None) if request is not None else None
     if asked is not None:
@@ -281,10 +402,11 @@ def oidc_configure_by_org_admin(
     email_domains: list[str],
     default_role: str,
     require_sso: bool,
+    actor: object = None,
 ) -> OrganizationSSO:
     """:func:`oidc_configure` for the organization's own admins: only domains the operator verified, and the
     secret is kept when left empty."""
-    config = OrganizationSSO.objects.filter(organization=organization).first()
+    config = OrganizationSSO.objects.for_org(organization).first()
     verified = set(config.verified_domains) if config else set()
     wanted = {d.strip().lower().lstrip("@") for d in email_domains if d.strip()}
     if not wanted <= verified:
@@ -309,4 +431,5 @@ def oidc_configure_by_org_admin(
         email_domains=sorted(wanted),
         default_role=default_role,
         require_sso=require_sso,
+        actor=actor,
     )

@@ -24,7 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from connect import outbound
+from audit.services import audit_record
+from connect import events, outbound
 from connect.errors import ApplicationError
 from orgs.models import Membership, Organization, Role
 
@@ -81,61 +82,133 @@ def _clean_url(url: str) -> str:
     return url
 
 
+# What an endpoint's audit entries show of a change: never the secrets, nor the bookkeeping of failures.
+AUDITED_ENDPOINT_FIELDS = ("url", "event_types", "description", "enabled")
+
+
+@transaction.atomic
 def endpoint_create(
-    *, organization: Organization, url: str, event_types: list[str] | None = None, description: str = ""
+    *,
+    organization: Organization,
+    url: str,
+    event_types: list[str] | None = None,
+    description: str = "",
+    actor: object = None,
 ) -> WebhookEndpoint:
-    return WebhookEndpoint.objects.create(
+    """Add an endpoint. ``actor`` is who does it (an OrgContext, a user; None: an operator or the system)."""
+    endpoint = WebhookEndpoint.objects.create(
         organization=organization,
         url=_clean_url(url),
         event_types=_clean_event_types(event_types or []),
         description=description.strip(),
         secret=new_secret(),
     )
+    audit_record(
+        organization=organization,
+        action="webhook.created",
+        actor=actor,
+        target=endpoint,
+        target_label=endpoint.url,
+        data={"url": endpoint.url, "event_types": endpoint.event_types},
+    )
+    return endpoint
 
 
-def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+@transaction.atomic
+def endpoint_update(*, endpoint: WebhookEndpoint, actor: object = None, **changes) -> WebhookEndpoint:
+    """Change an endpoint's URL, events, description or whether it is enabled; nothing is written when nothing
+    changes."""
     if "url" in changes:
         changes["url"] = _clean_url(changes["url"])
     if "event_types" in changes:
         changes["event_types"] = _clean_event_types(changes["event_types"])
+    if "description" in changes:
+        changes["description"] = (changes["description"] or "").strip()
+    changed = {
+        name: [getattr(endpoint, name), value] for name, value in changes.items() if getattr(endpoint, name) != value
+    }
+    # Enabling an enabled endpoint still clears the failure count it is building up, without an audit entry.
+    if not changed and not (changes.get("enabled") is True and endpoint.failing_since):
+        return endpoint
     if changes.get("enabled") is True:
         changes.update(disabled_reason="", failing_since=None)
     for name, value in changes.items():
         setattr(endpoint, name, value)
     endpoint.save()
+    if not changed:
+        return endpoint
+    audit_record(
+        organization=endpoint.organization,
+        action="webhook.updated",
+        actor=actor,
+        target=endpoint,
+        target_label=endpoint.url,
+        data={"changes": {name: values for name, values in changed.items() if name in AUDITED_ENDPOINT_FIELDS}},
+    )
     return endpoint
 
 
-def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookEndpoint:
+@transaction.atomic
+def endpoint_rotate_secret(
+    *, endpoint: WebhookEndpoint, now: datetime | None = None, actor: object = None
+) -> WebhookEndpoint:
     """A new secret; the old one keeps signing for 24 hours so receivers can switch without losing events."""
     now = now or timezone.now()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
     endpoint.secret = new_secret()
     endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    audit_record(
+        organization=endpoint.organization,
+        action="webhook.secret_rotated",
+        actor=actor,
+        target=endpoint,
+        target_label=endpoint.url,
+        data={"previous_secret_expires_at": endpoint.previous_secret_expires_at.isoformat()},
+    )
     return endpoint
+
+
+@transaction.atomic
+def endpoint_delete(*, endpoint: WebhookEndpoint, actor: object = None) -> None:
+    """Remove an endpoint with its pending deliveries."""
+    audit_record(
+        organization=endpoint.organization,
+        action="webhook.deleted",
+        actor=actor,
+        target=endpoint,
+        target_label=endpoint.url,
+        data={"url": endpoint.url},
+    )
+    endpoint.delete()
 
 
 # --- The outbox -----------------------------------------------------------------------------------------
 
 
-def record(organization: Organization, event_type: str, data: dict) -> WebhookEvent | None:
-    """Write the event and its deliveries in the caller's transaction; enqueue them once it commits."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"{event_type} is not in the event catalogue")
-    endpoints = [e for e in WebhookEndpoint.objects.for_org(organization).filter(enabled=True) if e.wants(event_type)]
+def record(event: events.Event) -> WebhookEvent | None:
+    """Write the event and its deliveries in the caller's transaction; enqueue them once it commits.
+
+    An event outside the catalogue (an in-process one such as ``session.expired``) is not for webhooks: nothing is
+    written."""
+    if event.type not in EVENT_TYPES:
+        return None
+    organization = event.organization
+    endpoints = [e for e in WebhookEndpoint.objects.for_org(organization).filter(enabled=True) if e.wants(event.type)]
     if not endpoints:
         return None
-    return _enqueue(organization, event_type, data, endpoints)
+    return _enqueue(organization, event.type, event.webhook_data(), endpoints)
 
 
-def _enqueue(organization, event_type, data, endpoints) -> WebhookEvent:
+def _enqueue(organization: Organization, event_type: str, data: dict, endpoints: list[WebhookEndpoint]) -> WebhookEvent:
     now = timezone.now()
     event = WebhookEvent.objects.create(organization=organization, type=event_type, data=data)
     deliveries = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now) for endpoint in endpoints]
     )
-    ids = [d.pk for d in deliveries] or list(WebhookDelivery.objects.filter(event=event).values_list("pk", flat=True))
+    ids = [d.pk for d in deliveries] or list(
+        WebhookDelivery.objects.for_org(organization).filter(event=event).values_list("pk", flat=True)
+    )
 
     def enqueue() -> None:
         from .tasks import deliver_webhook
@@ -149,17 +222,20 @@ def _enqueue(organization, event_type, data, endpoints) -> WebhookEvent:
 
 def endpoint_send_test(*, endpoint: WebhookEndpoint) -> WebhookEvent:
     with transaction.atomic():
-        return _enqueue(
-            endpoint.organization,
-            "webhook.test",
-            {"endpoint_id": endpoint.public_id, "message": "This is a test event from BizGaze Connect."},
-            [endpoint],
+        # Built through its declaration like every event, but sent to this one endpoint only (not emitted).
+        event = events.WebhookTest(
+            organization=endpoint.organization,
+            actor=events.Actor.system(),
+            endpoint_id=endpoint.public_id,
+            message="This is a test event from BizGaze Connect.",
         )
+        events.check(event)
+        return _enqueue(endpoint.organization, event.type, event.webhook_data(), [endpoint])
 
 
 def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now, whatever became of it (same webhook-id)."""
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+    WebhookDelivery.objects.filter(endpoint_id=delivery.endpoint_id, pk=delivery.pk).update(
         status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), claimed_at=None
     )
     from .tasks import deliver_webhook
@@ -172,14 +248,20 @@ def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
 # --- Delivery -------------------------------------------------------------------------------------------
 
 
+# A Celery task names its delivery by id (tasks take ids and re-fetch): the worker reads it whatever the organization.
+WORKER_BY_ID = "webhook worker: a task names its delivery by id"
+
+
 def stale_claim() -> timedelta:
+
     return timedelta(seconds=settings.CONNECT_WEBHOOK_STALE_CLAIM_SECONDS)
 
 
 def claim(delivery_id: int, now: datetime) -> bool:
     """Take a due delivery for this worker; of two workers only one wins. A stale claim may be taken over."""
     return (
-        WebhookDelivery.objects.filter(pk=delivery_id)
+        WebhookDelivery.objects.unscoped(WORKER_BY_ID)
+        .filter(pk=delivery_id)
         .filter(
             Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
             | Q(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=now - stale_claim())
@@ -191,10 +273,12 @@ def claim(delivery_id: int, now: datetime) -> bool:
 
 def due_deliveries(now: datetime) -> list[int]:
     return list(
-        WebhookDelivery.objects.filter(
+        WebhookDelivery.objects.unscoped("beat sweep: due deliveries and retries of every organization")
+        .filter(
             Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
             | Q(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=now - stale_claim())
-        ).values_list("pk", flat=True)[:500]
+        )
+        .values_list("pk", flat=True)[:500]
     )
 
 
@@ -215,10 +299,16 @@ def attempt(delivery_id: int, now: datetime | None = None) -> WebhookDelivery | 
     now = now or timezone.now()
     if not claim(delivery_id, now):
         return None
-    delivery = WebhookDelivery.objects.select_related("event", "endpoint", "endpoint__organization").get(pk=delivery_id)
+    delivery = (
+        WebhookDelivery.objects.unscoped(WORKER_BY_ID)
+        .select_related("event", "endpoint", "endpoint__organization")
+        .get(pk=delivery_id)
+    )
     endpoint, event = delivery.endpoint, delivery.event
+    # From here on, the delivery's own organization: every write below names its endpoint.
+    mine = WebhookDelivery.objects.filter(endpoint=endpoint, pk=delivery.pk)
     if not endpoint.enabled:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(status=WebhookDelivery.Status.FAILED)
+        mine.update(status=WebhookDelivery.Status.FAILED)
         return delivery
     body = json.dumps(
         {"type": event.type, "timestamp": event.created_at.isoformat().replace("+00:00", "Z"), "data": event.data},
@@ -248,7 +338,7 @@ def attempt(delivery_id: int, now: datetime | None = None) -> WebhookDelivery | 
     fields: dict = {"attempts": attempts, "claimed_at": None}
     if status_code is not None and 200 <= status_code < 300:
         fields["status"] = WebhookDelivery.Status.SUCCEEDED
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        WebhookEndpoint.objects.for_org(endpoint.organization).filter(pk=endpoint.pk).update(failing_since=None)
     elif status_code == 410:
         fields["status"] = WebhookDelivery.Status.FAILED
         _disable(endpoint, _("The endpoint answered 410 Gone."))
@@ -260,18 +350,32 @@ def attempt(delivery_id: int, now: datetime | None = None) -> WebhookDelivery | 
             fields.update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now + timedelta(seconds=wait))
         failing_since = endpoint.failing_since or now
         if not endpoint.failing_since:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+            WebhookEndpoint.objects.for_org(endpoint.organization).filter(
+                pk=endpoint.pk, failing_since__isnull=True
+            ).update(failing_since=now)
         if now - failing_since >= DISABLE_AFTER:
             _disable(endpoint, _("Every delivery failed for 5 days."))
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    mine.update(**fields)
     delivery.refresh_from_db()
     return delivery
 
 
 def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
-    changed = WebhookEndpoint.objects.filter(pk=endpoint.pk, enabled=True).update(enabled=False, disabled_reason=reason)
-    if not changed:
-        return
+    with transaction.atomic():
+        changed = (
+            WebhookEndpoint.objects.for_org(endpoint.organization)
+            .filter(pk=endpoint.pk, enabled=True)
+            .update(enabled=False, disabled_reason=reason)
+        )
+        if not changed:
+            return
+        audit_record(
+            organization=endpoint.organization,
+            action="webhook.disabled",
+            target=endpoint,
+            target_label=endpoint.url,
+            data={"reason": reason},
+        )
     admins = Membership.objects.for_org(endpoint.organization).filter(role__in=[Role.OWNER, Role.ADMIN])
     recipients = [m.user.email for m in admins.select_related("user")]
     if recipients:

@@ -35,6 +35,7 @@ from connect.errors import ApplicationError, error_response
 
 from .mfa import has_confirmed_device
 from .models import Membership, Organization, Role, User
+from .tenancy import memberships_of
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ class Assurance:
 def _demanding_memberships(user: User) -> list[Membership]:
     """The user's memberships in active organizations that require something of their members."""
     return list(
-        Membership.objects.filter(user=user, organization__status=Organization.Status.ACTIVE)
+        memberships_of(user)
+        .filter(organization__status=Organization.Status.ACTIVE)
         .filter(
             Q(organization__require_mfa=True)
             | Q(organization__sso__require_sso=True, organization__sso__oidc_issuer__gt="")
@@ -132,9 +134,11 @@ def oauth_assurance(access_token: Any) -> Assurance:
     )
     from integrations.models import OrganizationSSO
 
-    sso_orgs = OrganizationSSO.objects.filter(
-        require_sso=True, require_sso_since__isnull=False, require_sso_since__lte=issued
-    ).values_list("organization_id", flat=True)
+    sso_orgs = (
+        OrganizationSSO.objects.unscoped("which organizations required single sign-on before this token was issued")
+        .filter(require_sso=True, require_sso_since__isnull=False, require_sso_since__lte=issued)
+        .values_list("organization_id", flat=True)
+    )
     return Assurance(second_factor, frozenset(sso_orgs))
 
 
@@ -151,7 +155,12 @@ def principal_refusal(principal: Any, *, require_membership: bool = False) -> Ac
     if kind == "api_key":
         from integrations.models import APIKey
 
-        key = APIKey.objects.select_related("organization").filter(public_id=principal.credential_id).first()
+        key = (
+            APIKey.objects.for_org(principal.organization)
+            .select_related("organization")
+            .filter(public_id=principal.credential_id)
+            .first()
+        )
         if key is None or key.state != "active" or not key.organization.is_active:
             return gone
         return None
@@ -210,7 +219,7 @@ def _session_still_signed_in(session_key: str, user: User) -> bool:
 
 
 def _has_active_membership(user: User) -> bool:
-    return Membership.objects.filter(user=user, organization__status=Organization.Status.ACTIVE).exists()
+    return memberships_of(user).filter(organization__status=Organization.Status.ACTIVE).exists()
 
 
 # --- Ending credentials ----------------------------------------------------------------------------------------

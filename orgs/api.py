@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -13,12 +14,12 @@ from rest_framework.views import APIView
 from connect.api.authentication import CookieAuthentication, NativeTokenAuthentication, OAuth2TokenAuthentication
 from connect.api.permissions import APIKeyRefusedForPersons, IsPerson
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
-from connect.errors import ApplicationError, NotFound
+from connect.errors import ApplicationError, Forbidden, NotFound
 from connect.nocache import no_store
 
-from . import devices, mfa, selectors, services
+from . import devices, mfa, privacy, selectors, services
 from .access import Assurance, person_refusal
-from .models import Device, Invitation, Membership, Role
+from .models import Device, Invitation, Membership, Organization, Role
 from .security import lockout_message
 
 # Endpoints about a person act only for credentials that stand for a person (IsPerson). An organization's credential
@@ -237,6 +238,24 @@ class MeView(APIView):
         return Response({"user": UserOutput(user).data, "organizations": organizations})
 
 
+class MeExportView(APIView):
+    """GDPR articles 15 and 20 for the calling person (orgs.privacy.user_export); person credentials only."""
+
+    authentication_classes = PERSON_AUTHENTICATION
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Download my data",
+        description="Profile, memberships, sessions run, devices and API keys created; never a token or secret.",
+    )
+    @no_store
+    def get(self, request):
+        response = Response(privacy.user_export(user=request.auth.user))
+        response["Content-Disposition"] = f'attachment; filename="bizgaze-connect-{request.auth.user.public_id}.json"'
+        return response
+
+
 class DeviceListView(APIView):
     authentication_classes = PERSON_AUTHENTICATION
     permission_classes = [IsPerson]
@@ -264,6 +283,63 @@ class DeviceDetailView(APIView):
     @extend_schema(responses={204: None}, summary="Sign an app installation out")
     def delete(self, request, device_id: str):
         devices.device_revoke(device=self._device(request, device_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- The organization -----------------------------------------------------------------------------------
+
+
+class OrganizationOutput(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+
+    class Meta:
+        model = Organization
+        fields = ["id", "slug", "name", "require_mfa", "agents_see_all_sessions"]
+
+
+class OrganizationSettingsInput(StrictSerializer):
+    agents_see_all_sessions = serializers.BooleanField(
+        required=False,
+        help_text="Off (the default): an agent sees only their own sessions. On: agents may also view other agents' "
+        "sessions (detail, events, lists), never end or connect to them.",
+    )
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class OrganizationView(OrgAPIView):
+    """The organization the credential acts in: read it, and let its owners and admins change its settings."""
+
+    model = Organization
+    required_scopes = {"GET": "org:read", "PATCH": "org:write", "DELETE": "org:write"}
+    serializer_class = OrganizationOutput
+
+    @extend_schema(summary="The organization")
+    def get(self, request):
+        return Response(OrganizationOutput(self.org.organization).data)
+
+    @extend_schema(request=OrganizationSettingsInput, summary="Change the organization's settings")
+    def patch(self, request):
+        data = OrganizationSettingsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        organization = services.organization_update_settings(
+            organization=self.org.organization, actor=self.acting_person(), **data.validated_data
+        )
+        return Response(OrganizationOutput(organization).data)
+
+    @extend_schema(
+        responses={204: None},
+        summary="Delete the organization",
+        description="Owners only, with a person's credential. The organization is closed at once and purged after "
+        "`CONNECT_ORGANIZATION_PURGE_DAYS`; until then support can restore it.",
+    )
+    def delete(self, request):
+        person = self.acting_person()
+        if request.auth.kind == "oauth":  # a third-party app acting for the owner does not get to close the tenant
+            raise Forbidden(
+                _("Deleting the organization needs its owner signed in here, not an app acting for them."),
+                code="direct_sign_in_required",
+            )
+        privacy.organization_delete(organization=self.org.organization, actor=person)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

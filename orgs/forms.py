@@ -24,6 +24,33 @@ class OrganizationSecurityForm(forms.Form):
         required=False,
         help_text=_("Members without an authenticator are sent to set one up before they can do anything else."),
     )
+    agents_see_all_sessions = forms.BooleanField(
+        label=_("Agents can see every support session"),
+        required=False,
+        help_text=_(
+            "Off: an agent sees only the sessions they ran. On: agents also see other agents' sessions and their logs, "
+            "but only the session's agent, owners and admins can open the viewer or end a session."
+        ),
+    )
+
+
+def _retention_field(label: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label,
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text=_("Days. Empty: kept until the organization is deleted."),
+        widget=forms.NumberInput(attrs={"placeholder": _("keep"), "inputmode": "numeric"}),
+    )
+
+
+class RetentionForm(forms.Form):
+    """How long the organization keeps what accumulates (audit.retention purges the rest daily)."""
+
+    session_log_retention_days = _retention_field(_("Session logs"))
+    chat_retention_days = _retention_field(_("Chat"))
+    audit_retention_days = _retention_field(_("Audit log"))
 
 
 class SSOForm(forms.Form):

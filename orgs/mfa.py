@@ -21,7 +21,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from connect import ratelimit
 from connect.errors import ApplicationError
 
-from .models import Membership, Organization, User
+from .models import Organization, User
+from .tenancy import memberships_of
 
 RECOVERY_CODE_COUNT = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -40,9 +41,11 @@ def has_confirmed_device(user: User) -> bool:
 
 
 def org_requires_mfa(user: User) -> bool:
-    return Membership.objects.filter(
-        user=user, organization__require_mfa=True, organization__status=Organization.Status.ACTIVE
-    ).exists()
+    return (
+        memberships_of(user)
+        .filter(organization__require_mfa=True, organization__status=Organization.Status.ACTIVE)
+        .exists()
+    )
 
 
 def _wrong_code_key(user: User) -> str:
@@ -100,8 +103,16 @@ def totp_enrolment_start(user: User) -> TOTPDevice:
     return TOTPDevice.objects.create(user=user, name=_("Authenticator app"), confirmed=False)
 
 
+def _record_everywhere(user: User, action: str, data: dict, ip: str | None) -> None:
+    """A person's second factor guards every organization they belong to: each one's log records its change."""
+    from audit.services import audit_record
+
+    for organization in Organization.objects.filter(membership__user=user).distinct():
+        audit_record(organization=organization, action=action, actor=user, target=user, ip=ip, data=data)
+
+
 @transaction.atomic
-def totp_enrolment_confirm(user: User, device_id: int, code: str) -> list[str]:
+def totp_enrolment_confirm(user: User, device_id: int, code: str, *, ip: str | None = None) -> list[str]:
     """Confirm an authenticator with its first code; returns fresh recovery codes (shown once)."""
     device = TOTPDevice.objects.filter(user=user, pk=device_id, confirmed=False).first()
     if device is None:
@@ -110,11 +121,20 @@ def totp_enrolment_confirm(user: User, device_id: int, code: str) -> list[str]:
         raise MFAError(_("That code is not correct. Check the time on your phone and try the newest code."))
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    return recovery_codes_regenerate(user)
+    codes = _new_recovery_codes(user)
+    _record_everywhere(user, "mfa.enrolled", {"method": "totp", "device_id": device.pk}, ip)
+    return codes
 
 
 @transaction.atomic
-def recovery_codes_regenerate(user: User) -> list[str]:
+def recovery_codes_regenerate(user: User, *, ip: str | None = None) -> list[str]:
+    """New recovery codes; the old ones stop working."""
+    codes = _new_recovery_codes(user)
+    _record_everywhere(user, "mfa.recovery_codes_regenerated", {"count": len(codes)}, ip)
+    return codes
+
+
+def _new_recovery_codes(user: User) -> list[str]:
     device, _created = StaticDevice.objects.get_or_create(
         user=user, name=RECOVERY_DEVICE_NAME, defaults={"confirmed": True}
     )
@@ -134,9 +154,13 @@ def recovery_codes_left(user: User) -> int:
 
 
 @transaction.atomic
-def mfa_disable(user: User) -> None:
+def mfa_disable(user: User, *, ip: str | None = None) -> None:
+    """Remove every authenticator and the recovery codes of ``user``."""
+    removed = [f"{device.__class__.__name__.lower()}:{device.pk}" for device in devices_for_user(user, confirmed=None)]
     for device in devices_for_user(user, confirmed=None):
         device.delete()
+    if removed:
+        _record_everywhere(user, "mfa.removed", {"devices": removed}, ip)
 
 
 def qr_code_data_uri(device: TOTPDevice) -> str:

@@ -88,6 +88,8 @@ class Organization(models.Model):
         ACTIVE = "active", _("Active")
         SUSPENDED = "suspended", _("Suspended")
         CLOSED = "closed", _("Closed")
+        # An owner deleted it: inaccessible at once, every row purged once ``purge_after`` passes.
+        DELETED = "deleted", _("Deleted (purge pending)")
 
     public_id = models.CharField(max_length=40, unique=True, default=_org_id, editable=False)
     name = models.CharField(_("name"), max_length=120)
@@ -99,6 +101,17 @@ class Organization(models.Model):
         default=False,
         help_text=_("Members without an authenticator are sent to enrolment before anything else."),
     )
+    agents_see_all_sessions = models.BooleanField(
+        _("agents can see all sessions"),
+        default=False,
+        help_text=_("Off: an agent sees only the sessions they ran; owners and admins see every session."),
+    )
+    # Retention in days (empty: kept until the organization is deleted); a beat task purges what is older.
+    session_log_retention_days = models.PositiveIntegerField(_("keep session logs (days)"), null=True, blank=True)
+    chat_retention_days = models.PositiveIntegerField(_("keep chat (days)"), null=True, blank=True)
+    audit_retention_days = models.PositiveIntegerField(_("keep audit entries (days)"), null=True, blank=True)
+    deletion_requested_at = models.DateTimeField(_("deletion requested"), null=True, blank=True)
+    purge_after = models.DateTimeField(_("purge after"), null=True, blank=True)
     # Plan, seats and feature flags arrive with the licensing work.
 
     class Meta:

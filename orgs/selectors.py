@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from .models import Invitation, Membership, Organization, User
+from .tenancy import memberships_of
 
 
 def memberships_for_user(user: User) -> QuerySet[Membership]:
     """The active organizations a user belongs to, with their role."""
     return (
-        Membership.objects.filter(user=user, organization__status=Organization.Status.ACTIVE)
+        memberships_of(user)
+        .filter(organization__status=Organization.Status.ACTIVE)
         .select_related("organization")
         .order_by("organization__name")
     )

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from audit.services import audit_record
 from connect import events
 from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
 from connect.ids import new_secret, secret_hash
@@ -111,6 +112,7 @@ def organization_create(
     except IntegrityError:  # a concurrent create won the race for the slug
         raise _slug_taken(slug) from None
     Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+    audit_record(organization=organization, action="member.added", target=owner, data={"role": Role.OWNER})
     return organization, owner, created
 
 
@@ -160,6 +162,7 @@ def invitation_create(*, organization: Organization, inviter: User, email: str, 
     Invitation.objects.for_org(organization).filter(
         email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
     ).update(revoked_at=now)
+    # An invitation it replaced is withdrawn with it (same address, so the log reads "invited again").
 
     token = new_secret("inv")
     invitation = Invitation.objects.create(
@@ -169,6 +172,13 @@ def invitation_create(*, organization: Organization, inviter: User, email: str, 
         token_hash=secret_hash(token),
         invited_by=inviter,
         expires_at=now + settings.INVITATION_TTL,
+    )
+    audit_record(
+        organization=organization,
+        action="invitation.created",
+        actor=inviter,
+        target=invitation,
+        data={"role": role, "expires_at": invitation.expires_at.isoformat()},
     )
     link = invitation_url(token)
     transaction.on_commit(lambda: _send_invitation_email(invitation, link))
@@ -197,7 +207,8 @@ def _send_invitation_email(invitation: Invitation, link: str) -> None:
 def invitation_by_token(token: str) -> Invitation:
     """The invitation behind a token, whatever its state; 404 for an unknown token."""
     invitation = (
-        Invitation.objects.select_related("organization", "invited_by")
+        Invitation.objects.unscoped("a token names its invitation, whichever the organization")
+        .select_related("organization", "invited_by")
         .filter(token_hash=secret_hash(token or ""))
         .first()
     )
@@ -243,17 +254,39 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     if _membership_of(user, organization) is not None:
         raise Conflict(_("You are already a member of %(org)s.") % {"org": organization.name}, code="already_member")
     # Claim the invitation with a conditional update: of two concurrent accepts, exactly one wins.
-    claimed = Invitation.objects.filter(
-        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).update(accepted_at=timezone.now(), accepted_by=user)
+    claimed = (
+        Invitation.objects.for_org(organization)
+        .filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .update(accepted_at=timezone.now(), accepted_by=user)
+    )
     if claimed != 1:
         raise Conflict(_("This invitation has already been used."), code="invitation_used")
     membership = Membership.objects.create(organization=organization, user=user, role=invitation.role)
-    events.emit(organization, "member.added", _member_payload(membership))
+    audit_record(
+        organization=organization,
+        action="invitation.accepted",
+        actor=user,
+        target=invitation,
+        data={"role": invitation.role, "user_id": user.public_id},
+    )
+    audit_record(
+        organization=organization,
+        action="member.added",
+        actor=user,
+        target=user,
+        data={"role": membership.role, "invitation_id": invitation.public_id},
+    )
+    events.emit(
+        events.MemberAdded(organization=organization, actor=events.Actor.of_user(user), **_member_fields(membership))
+    )
     return membership
 
 
-def _member_payload(membership: Membership) -> dict:
+def _event_actor(user: User | None) -> events.Actor:
+    return events.Actor.of_user(user) if user is not None else events.Actor.system()
+
+
+def _member_fields(membership: Membership) -> dict:
     return {"user_id": membership.user.public_id, "email": membership.user.email, "role": membership.role}
 
 
@@ -280,65 +313,249 @@ def invitation_accept_with_signup(*, token: str, password: str, name: str = "") 
 
 
 @transaction.atomic
-def invitation_revoke(*, invitation: Invitation, actor: User) -> Invitation:
-    actor_membership = _membership_of(actor, invitation.organization)
-    if actor_membership is None or not can_grant(actor_membership.role, invitation.role):
-        raise Forbidden(_("You cannot withdraw this invitation."))
+def invitation_revoke(*, invitation: Invitation, actor: User | None, operator: User | None = None) -> Invitation:
+    """Withdraw a pending invitation. ``actor`` None is an operator (``operator``: the staff member in the Django
+    admin, named in the audit log); a member needs authority over the invited role."""
+    if actor is not None:
+        actor_membership = _membership_of(actor, invitation.organization)
+        if actor_membership is None or not can_grant(actor_membership.role, invitation.role):
+            raise Forbidden(_("You cannot withdraw this invitation."))
     if invitation.state != "pending":
         return invitation
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
+    audit_record(
+        organization=invitation.organization,
+        action="invitation.revoked",
+        actor=actor or operator,
+        target=invitation,
+        data={"role": invitation.role},
+    )
     return invitation
 
 
 @transaction.atomic
-def membership_change_role(*, membership: Membership, actor: User, role: str) -> Membership:
+def membership_add(*, organization: Organization, user: User, role: str, operator: User | None = None) -> Membership:
+    """Make ``user`` a member with ``role`` without an invitation: operators (the Django admin, commands) only;
+    members invite (:func:`invitation_create`)."""
+    role = _role_choice(role)
+    if _membership_of(user, organization) is not None:
+        raise Conflict(
+            _("%(email)s is already a member of %(org)s.") % {"email": user.email, "org": organization.name},
+            code="already_member",
+        )
+    membership = Membership.objects.create(organization=organization, user=user, role=role)
+    audit_record(organization=organization, action="member.added", actor=operator, target=user, data={"role": role})
+    actor = events.Actor.of_user(operator) if operator is not None else events.Actor.system()
+    events.emit(events.MemberAdded(organization=organization, actor=actor, **_member_fields(membership)))
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(
+    *, membership: Membership, actor: User | None, role: str, operator: User | None = None
+) -> Membership:
+    """Give a member another role. ``actor`` None is an operator (``operator``: the staff member in the Django admin):
+    the role rules of members do not apply to them, the organization keeping an owner does."""
     role = _role_choice(role)
     if membership.role == role:
         return membership
-    actor_membership = _membership_of(actor, membership.organization)
-    actor_role = actor_membership.role if actor_membership else None
-    # Changing someone's role needs authority over both their current role and the new one.
-    if not (can_grant(actor_role, role) and can_grant(actor_role, membership.role)):
-        raise Forbidden(_("You cannot give or take away this role."), code="role_above_actor")
-    if membership.role == Role.ADMIN and actor_role != Role.OWNER and membership.user_id != actor.pk:
-        raise Forbidden(_("Only an owner can change an admin's role."), code="owner_required")
+    if actor is not None:
+        actor_membership = _membership_of(actor, membership.organization)
+        actor_role = actor_membership.role if actor_membership else None
+        # Changing someone's role needs authority over both their current role and the new one.
+        if not (can_grant(actor_role, role) and can_grant(actor_role, membership.role)):
+            raise Forbidden(_("You cannot give or take away this role."), code="role_above_actor")
+        if membership.role == Role.ADMIN and actor_role != Role.OWNER and membership.user_id != actor.pk:
+            raise Forbidden(_("Only an owner can change an admin's role."), code="owner_required")
     # Lock the owners so two concurrent demotions cannot leave the organization without one.
     owners = list(Membership.objects.for_org(membership.organization).filter(role=Role.OWNER).select_for_update())
     if membership.role == Role.OWNER and len(owners) <= 1:
         raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
-    membership.role = role
+    previous_role, membership.role = membership.role, role
     membership.save(update_fields=["role"])
+    audit_record(
+        organization=membership.organization,
+        action="member.role_changed",
+        actor=actor or operator,
+        target=membership.user,
+        data={"role": [previous_role, role]},
+    )
+    events.emit(
+        events.MemberRoleChanged(
+            organization=membership.organization,
+            actor=_event_actor(actor or operator),
+            previous_role=previous_role,
+            **_member_fields(membership),
+        )
+    )
     access.announce([f"user:{membership.user_id}"])  # open sockets re-check what the new role allows
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, actor: User) -> None:
-    actor_membership = _membership_of(actor, membership.organization)
-    actor_role = actor_membership.role if actor_membership else None
-    leaving = actor_membership is not None and actor_membership.pk == membership.pk
-    if not leaving and not can_grant(actor_role, membership.role):
-        raise Forbidden(_("You cannot remove this member."), code="role_above_actor")
-    if not leaving and membership.role == Role.ADMIN and actor_role != Role.OWNER:
-        raise Forbidden(_("Only an owner can remove an admin."), code="owner_required")
+def membership_remove(*, membership: Membership, actor: User | None, operator: User | None = None) -> None:
+    """Remove a member (or let them leave). ``actor`` None is an operator (``operator``: the staff member in the
+    Django admin): the role rules of members do not apply to them, the organization keeping an owner does."""
+    leaving = False
+    if actor is not None:
+        actor_membership = _membership_of(actor, membership.organization)
+        actor_role = actor_membership.role if actor_membership else None
+        leaving = actor_membership is not None and actor_membership.pk == membership.pk
+        if not leaving and not can_grant(actor_role, membership.role):
+            raise Forbidden(_("You cannot remove this member."), code="role_above_actor")
+        if not leaving and membership.role == Role.ADMIN and actor_role != Role.OWNER:
+            raise Forbidden(_("Only an owner can remove an admin."), code="owner_required")
     owners = list(Membership.objects.for_org(membership.organization).filter(role=Role.OWNER).select_for_update())
     if membership.role == Role.OWNER and len(owners) <= 1:
         raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
-    events.emit(membership.organization, "member.removed", _member_payload(membership))
+    audit_record(
+        organization=membership.organization,
+        action="member.removed",
+        actor=actor or operator,
+        target=membership.user,
+        data={"role": membership.role, "left": leaving},
+    )
+    events.emit(
+        events.MemberRemoved(
+            organization=membership.organization, actor=_event_actor(actor or operator), **_member_fields(membership)
+        )
+    )
     membership.delete()
     access.announce([f"user:{membership.user_id}"])  # the sockets they opened in the organization close
 
 
 @transaction.atomic
 def organization_set_require_mfa(*, organization: Organization, require_mfa: bool) -> Organization:
-    """Require (or stop requiring) two-factor authentication of every member. Turning it on ends the native
-    sign-ins and OAuth2 tokens that did not prove a second factor, and closes their sockets; cookie sessions are
-    sent to enrolment on their next request."""
-    if organization.require_mfa == require_mfa:
+    """Kept for operators' code and tests: :func:`organization_update_settings` without a person acting."""
+    return organization_update_settings(organization=organization, actor=None, require_mfa=require_mfa)
+
+
+# The settings an owner or admin changes in one place (the settings page, PATCH /api/v1/organization).
+ORGANIZATION_SETTINGS = ("require_mfa", "agents_see_all_sessions")
+# Also changed through organization_update_settings (by the Django admin today): the name and the retention periods.
+RETENTION_SETTINGS = ("session_log_retention_days", "chat_retention_days", "audit_retention_days")
+ORGANIZATION_OTHER_SETTINGS = ("name", *RETENTION_SETTINGS)
+RETENTION_MAX_DAYS = 3650
+
+
+def _clean_setting(name: str, value: object) -> object:
+    """The value a setting is stored as, or a clear error naming the field."""
+    if name in ORGANIZATION_SETTINGS:
+        return bool(value)
+    if name == "name":
+        value = str(value or "").strip()
+        if not value or len(value) > Organization._meta.get_field("name").max_length:
+            raise ApplicationError(
+                _("The organization needs a name of at most 120 characters."),
+                code="invalid_name",
+                details={"field": "name"},
+            )
+        return value
+    if value in (None, ""):
+        return None  # kept until the organization is deleted
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= RETENTION_MAX_DAYS:
+        raise ApplicationError(
+            _("Keep for between 1 and %(max)d days, or leave empty to keep until the organization is deleted.")
+            % {"max": RETENTION_MAX_DAYS},
+            code="invalid_retention",
+            details={"field": name},
+        )
+    return value
+
+
+@transaction.atomic
+def organization_update_settings(
+    *, organization: Organization, actor: User | None, operator: User | None = None, **changes: object
+) -> Organization:
+    """Change the organization's settings (``ORGANIZATION_SETTINGS``); only its owners and admins may, and ``actor``
+    None is an operator (a command, the Django admin). Nothing changes, nothing is written, when the values are already
+    so.
+
+    - ``require_mfa``: turning it on ends the native sign-ins and OAuth2 tokens that did not prove a second factor, and
+      closes their sockets; cookie sessions are sent to enrolment on their next request.
+    - ``agents_see_all_sessions``: agents may view (never operate) the sessions other agents run (sessions.selectors).
+    - ``name`` and the ``*_retention_days`` (``ORGANIZATION_OTHER_SETTINGS``).
+
+    Every change is recorded in the audit log, naming ``actor`` or ``operator`` (the staff member in the Django admin).
+    """
+    unknown = set(changes) - set(ORGANIZATION_SETTINGS) - set(ORGANIZATION_OTHER_SETTINGS)
+    if unknown:
+        raise TypeError(f"organization_update_settings: unknown settings {sorted(unknown)}")
+    if actor is not None:
+        membership = _membership_of(actor, organization)
+        if membership is None or membership.role not in (Role.OWNER, Role.ADMIN):
+            raise Forbidden(
+                _("Only the organization's owners and admins can change its settings."), code="admin_required"
+            )
+    cleaned = {name: _clean_setting(name, value) for name, value in changes.items()}
+    changed = [name for name, value in cleaned.items() if getattr(organization, name) != value]
+    if not changed:
         return organization
-    organization.require_mfa = require_mfa
-    organization.save(update_fields=["require_mfa"])
-    if require_mfa:
+    before = {name: getattr(organization, name) for name in changed}
+    for name in changed:
+        setattr(organization, name, cleaned[name])
+    organization.save(update_fields=changed)
+    audit_record(
+        organization=organization,
+        action="organization.settings_changed",
+        actor=actor or operator,
+        target=organization,
+        data={"changes": {name: [before[name], cleaned[name]] for name in changed}},
+    )
+    if "require_mfa" in changed and organization.require_mfa:
         access.end_unsatisfying_credentials(organization=organization, requirement="mfa")
     return organization
+
+
+@transaction.atomic
+def organization_set_status(*, organization: Organization, status: str, operator: User | None = None) -> Organization:
+    """Suspend, close or reactivate an organization (operators only). Leaving "active" ends its credentials and its
+    members' sockets in it (orgs.access); the change is recorded in its audit log."""
+    if status not in Organization.Status.values:
+        raise ApplicationError(
+            _("'%(status)s' is not a status.") % {"status": status}, code="invalid_status", details={"field": "status"}
+        )
+    previous = Organization.objects.select_for_update().filter(pk=organization.pk).values_list("status", flat=True)
+    previous = previous.first()
+    if previous == status:
+        organization.status = status
+        return organization
+    if Organization.Status.DELETED in (status, previous):
+        raise ApplicationError(
+            _(
+                "Deleting and restoring an organization have their own actions: its owner deletes it in Settings "
+                "(which schedules the purge), an operator restores it with the admin's Restore action."
+            ),
+            code="use_delete_or_restore",
+            details={"field": "status"},
+        )
+    organization.status = status
+    organization.save(update_fields=["status"])
+    audit_record(
+        organization=organization,
+        action="organization.status_changed",
+        actor=operator,
+        target=organization,
+        data={"status": [previous, status]},
+    )
+    if previous == Organization.Status.ACTIVE:
+        members = Membership.objects.for_org(organization).values_list("user_id", flat=True)
+        access.announce([f"org:{organization.pk}", *(f"user:{pk}" for pk in members)])
+    return organization
+
+
+@transaction.atomic
+def user_set_active(*, user: User, is_active: bool, operator: User | None = None) -> User:
+    """Disable (or enable again) an account, operators only. A disabled account's open sockets close; every
+    organization the person belongs to records it."""
+    if user.is_active == is_active:
+        return user
+    user.is_active = is_active
+    user.save(update_fields=["is_active"])
+    action = "user.reactivated" if is_active else "user.deactivated"
+    for organization in Organization.objects.filter(membership__user=user).distinct():
+        audit_record(organization=organization, action=action, actor=operator, target=user, data={})
+    if not is_active:
+        access.announce([f"user:{user.pk}"])
+    return user

@@ -3,7 +3,7 @@ from django.urls import path
 from connect import converters  # noqa: F401  (registers <public_id:...>)
 from integrations import views as integration_views
 
-from . import views
+from . import views, views_privacy
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,7 @@ urlpatterns = [
         "o/<slug:org_slug>/members/<public_id:user_id>/remove", views.MemberRemoveView.as_view(), name="member_remove"
     ),
     path("o/<slug:org_slug>/settings/", views.OrganizationSettingsView.as_view(), name="org_settings"),
+    path("o/<slug:org_slug>/settings/delete", views_privacy.OrganizationDeleteView.as_view(), name="org_delete"),
     path("o/<slug:org_slug>/api-keys/", integration_views.APIKeysView.as_view(), name="org_api_keys"),
     path("o/<slug:org_slug>/webhooks/", integration_views.WebhooksView.as_view(), name="org_webhooks"),
     path(

@@ -16,7 +16,14 @@ from django.views import View
 from connect.errors import ApplicationError, NotFound
 
 from . import selectors, services
-from .forms import InvitationForm, InvitationSignupForm, OrganizationSecurityForm, RoleForm, SSOForm
+from .forms import (
+    InvitationForm,
+    InvitationSignupForm,
+    OrganizationSecurityForm,
+    RetentionForm,
+    RoleForm,
+    SSOForm,
+)
 from .models import Invitation, Membership, Role
 from .tenancy import OrgContext, get_for_org_or_404, org_context_for_user
 
@@ -52,7 +59,12 @@ class OrgScopedMixin(LoginRequiredMixin):
             raise Http404 from None
 
     def render(self, template: str, context: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
-        base = {"org": self.org.organization, "membership": self.org.membership, "view": self}
+        base = {
+            "org": self.org.organization,
+            "membership": self.org.membership,
+            "view": self,
+            "org_scopes": self.org.scopes,
+        }
         return render(self.request, template, {**base, **(context or {})}, status=status)
 
 
@@ -215,11 +227,22 @@ class OrganizationSettingsView(OrgScopedMixin, View):
             }
         return SSOForm(data, initial=initial, domains=config.verified_domains if config else [])
 
-    def _page(self, sso_form: SSOForm, status: int = 200) -> HttpResponse:
-        form = OrganizationSecurityForm(initial={"require_mfa": self.org.organization.require_mfa})
+    def _page(self, sso_form: SSOForm, retention_form: RetentionForm | None = None, status: int = 200) -> HttpResponse:
+        organization = self.org.organization
+        form = OrganizationSecurityForm(
+            initial={name: getattr(organization, name) for name in services.ORGANIZATION_SETTINGS}
+        )
+        retention_form = retention_form or RetentionForm(
+            initial={name: getattr(organization, name) for name in services.RETENTION_SETTINGS}
+        )
         return self.render(
             "orgs/settings.html",
-            {"form": form, "sso_form": sso_form, "can_edit": self.has_scope("org:write")},
+            {
+                "form": form,
+                "sso_form": sso_form,
+                "retention_form": retention_form,
+                "can_edit": self.has_scope("org:write"),
+            },
             status=status,
         )
 
@@ -231,12 +254,32 @@ class OrganizationSettingsView(OrgScopedMixin, View):
             raise PermissionDenied
         if request.POST.get("section") == "sso":
             return self._save_sso(request)
+        if request.POST.get("section") == "retention":
+            return self._save_retention(request)
         form = OrganizationSecurityForm(request.POST)
         if form.is_valid():
-            services.organization_set_require_mfa(
-                organization=self.org.organization, require_mfa=form.cleaned_data["require_mfa"]
+            try:
+                services.organization_update_settings(
+                    organization=self.org.organization, actor=request.user, **form.cleaned_data
+                )
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, _("Settings saved."))
+        return redirect("org_settings", org_slug=self.org.organization.slug)
+
+    def _save_retention(self, request: HttpRequest) -> HttpResponse:
+        retention_form = RetentionForm(request.POST)
+        if not retention_form.is_valid():
+            return self._page(self._sso_form(), retention_form, status=400)
+        try:
+            services.organization_update_settings(
+                organization=self.org.organization, actor=request.user, **retention_form.cleaned_data
             )
-            messages.success(request, _("Settings saved."))
+        except ApplicationError as exc:
+            retention_form.add_error(exc.details.get("field"), exc.message)
+            return self._page(self._sso_form(), retention_form, status=exc.status_code)
+        messages.success(request, _("Retention saved. Older records are removed once a day."))
         return redirect("org_settings", org_slug=self.org.organization.slug)
 
     def _save_sso(self, request: HttpRequest) -> HttpResponse:
@@ -255,6 +298,7 @@ class OrganizationSettingsView(OrgScopedMixin, View):
                 email_domains=data["email_domains"],
                 default_role=data["default_role"],
                 require_sso=data["require_sso"],
+                actor=request.user,
             )
         except ApplicationError as exc:
             sso_form.add_error(exc.details.get("field"), exc.message)

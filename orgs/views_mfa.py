@@ -61,6 +61,7 @@ def security(request: HttpRequest) -> HttpResponse:
     user = request.user
     context: dict = {"enabled": mfa.has_confirmed_device(user), "form": CodeForm()}
     action = request.POST.get("action") if request.method == "POST" else None
+    ip = request.META.get("REMOTE_ADDR")
     status = 200
 
     if action == "start":
@@ -72,7 +73,7 @@ def security(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 codes = mfa.totp_enrolment_confirm(
-                    user, request.session.get(SESSION_ENROLMENT), form.cleaned_data["code"]
+                    user, request.session.get(SESSION_ENROLMENT), form.cleaned_data["code"], ip=ip
                 )
             except ApplicationError as exc:
                 form.add_error("code", exc.message)
@@ -84,7 +85,7 @@ def security(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("Two-factor authentication is on."))
                 return render(request, "orgs/mfa_recovery_codes.html", {"codes": codes})
     elif action == "regenerate" and context["enabled"]:
-        codes = mfa.recovery_codes_regenerate(user)
+        codes = mfa.recovery_codes_regenerate(user, ip=ip)
         return render(request, "orgs/mfa_recovery_codes.html", {"codes": codes})
     elif action == "disable" and context["enabled"]:
         form = CodeForm(request.POST)
@@ -101,7 +102,7 @@ def security(request: HttpRequest) -> HttpResponse:
                 form.add_error("code", exc.message)
                 status = exc.status_code
             else:
-                mfa.mfa_disable(user)
+                mfa.mfa_disable(user, ip=ip)
                 messages.success(request, _("Two-factor authentication is off."))
                 return redirect("account_security")
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.conf import settings
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -14,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connect.api.pagination import NewestFirstCursorPagination
+from connect.api.params import moment_param
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
 from connect.errors import ApplicationError, NotFound
 from connect.nocache import no_store
@@ -25,13 +22,15 @@ from .models import SessionEvent, Status, SupportSession
 
 
 class AgentOutput(serializers.Serializer):
-    id = serializers.CharField(source="public_id")
-    name = serializers.CharField(source="get_full_name")
+    """Who ran the session; ``id`` is null once that person was erased, ``name`` then the recorded label."""
+
+    id = serializers.CharField(source="agent.public_id", default=None, allow_null=True)
+    name = serializers.CharField(source="agent_name")
 
 
 class SessionOutput(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
-    agent = AgentOutput()
+    agent = AgentOutput(source="*")
     join_url = serializers.SerializerMethodField()
     expires_at = serializers.DateTimeField(source="code_expires_at")
     duration_seconds = serializers.IntegerField(allow_null=True)
@@ -81,25 +80,6 @@ class EventOutput(serializers.ModelSerializer):
         return event.actor.email if event.actor else None
 
 
-def _datetime_param(name: str, raw: str) -> datetime:
-    """A date-time query parameter in UTC (one without an offset is taken as UTC); 400 naming the parameter for
-    anything else, including what looks like a date-time but is none (an offset of +99:00, a time that falls outside
-    the years 1 to 9999 once in UTC)."""
-    try:
-        value = parse_datetime(raw)
-        if value is not None:
-            value = (value if timezone.is_aware(value) else value.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):
-        value = None
-    if value is None:
-        raise ApplicationError(
-            _("'%(n)s' must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z.") % {"n": name},
-            code="validation_error",
-            details={"field": name},
-        )
-    return value
-
-
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
 class SessionListView(OrgAPIView):
     model = SupportSession
@@ -108,7 +88,8 @@ class SessionListView(OrgAPIView):
     pagination_class = NewestFirstCursorPagination
 
     def scope_queryset(self, queryset):
-        queryset = queryset.select_related("agent", "organization")
+        # An agent lists only their own sessions unless the organization lets agents see all (sessions.selectors).
+        queryset = selectors.sessions_visible(self.org, queryset).select_related("agent", "organization")
         params = self.request.query_params
         if params.get("status"):
             statuses = params["status"].split(",")
@@ -122,11 +103,13 @@ class SessionListView(OrgAPIView):
             queryset = queryset.filter(status__in=statuses)
         for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
             if params.get(name):
-                queryset = queryset.filter(**{lookup: _datetime_param(name, params[name])})
+                queryset = queryset.filter(**{lookup: moment_param(name, params[name])})
         return queryset  # ordered by the pagination: newest first
 
     @extend_schema(
         summary="Support sessions",
+        description="An agent sees only their own sessions unless the organization's `agents_see_all_sessions` is on; "
+        "owners, admins and the organization's own credentials see all.",
         operation_id="sessions_list",
         responses=SessionOutput(many=True),
         parameters=[
@@ -161,7 +144,8 @@ class SessionListView(OrgAPIView):
 
 
 class _OneSessionView(OrgAPIView):
-    """Base of the endpoints under /sessions/{session_id}."""
+    """Base of the endpoints under /sessions/{session_id}: each handler names what it does with the session
+    (``view`` or ``operate``) and :func:`sessions.selectors.session_for` decides, as for the pages and the socket."""
 
     model = SupportSession
     lookup_field = "public_id"
@@ -169,7 +153,10 @@ class _OneSessionView(OrgAPIView):
     serializer_class = SessionOutput
 
     def scope_queryset(self, queryset):
-        return queryset.select_related("agent", "organization")
+        return selectors.sessions_visible(self.org, queryset).select_related("agent", "organization")
+
+    def session(self, action: selectors.SessionAction) -> SupportSession:
+        return selectors.session_for(self.org, self.kwargs[self.lookup_url_kwarg], action)
 
 
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
@@ -178,7 +165,7 @@ class SessionDetailView(_OneSessionView):
 
     @extend_schema(summary="One support session")
     def get(self, request, session_id: str):
-        return Response(SessionOutput(self.get_object()).data)
+        return Response(SessionOutput(self.session(selectors.SessionAction.VIEW)).data)
 
 
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
@@ -189,17 +176,23 @@ class SessionEventsView(_OneSessionView):
 
     @extend_schema(summary="A session's event log", responses=EventOutput(many=True))
     def get(self, request, session_id: str):
-        return Response(EventOutput(selectors.session_events(self.get_object()), many=True).data)
+        session = self.session(selectors.SessionAction.VIEW)
+        return Response(EventOutput(selectors.session_events(session), many=True).data)
 
 
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
 class SessionEndView(_OneSessionView):
     required_scopes = {"POST": "sessions:write"}
 
-    @extend_schema(request=None, summary="End a session")
+    @extend_schema(
+        request=None,
+        summary="End a session",
+        description="Its agent, owners and admins, or the organization's own credentials. Another agent gets "
+        "`403 session_not_yours` when the organization lets agents see every session, else `404`.",
+    )
     def post(self, request, session_id: str):
         actor = services.Actor.from_request(request, "agent" if self.org.user else "api", self.org.user)
-        session = services.session_end(session=self.get_object(), actor=actor)
+        session = services.session_end(session=self.session(selectors.SessionAction.OPERATE), actor=actor)
         return Response(SessionOutput(session).data)
 
 
@@ -245,7 +238,7 @@ class JoinView(APIView):
                 "session_id": session.public_id,
                 "customer_token": token,
                 "organization": session.organization.name,
-                "agent": session.agent.get_full_name(),
+                "agent": session.agent_name,
                 "status": session.status,
                 "ice_servers": ice_servers(f"customer-{session.public_id}"),
                 "websocket_url": f"/ws/v1/sessions/{session.public_id}",

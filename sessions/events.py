@@ -1,31 +1,51 @@
-"""Session event types and their payload; emitted through :func:`connect.events.emit`."""
+"""Building the session events declared in :mod:`connect.event_types` from a session and who changed it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connect import events
+from connect.events import (  # noqa: F401  (re-exported for the session services)
+    SessionConsentRequested,
+    SessionCreated,
+    SessionDeclined,
+    SessionEnded,
+    SessionEvent,
+    SessionExpired,
+    SessionStarted,
+    emit,
+)
 
-SESSION_CREATED = "session.created"
-SESSION_STARTED = "session.started"
-SESSION_ENDED = "session.ended"
-SESSION_DECLINED = "session.declined"
+if TYPE_CHECKING:
+    from .models import SupportSession
+    from .services import Actor
 
-emit = events.emit
-subscribe = events.subscribe
-unsubscribe = events.unsubscribe
+# The session log says "agent" for the person running a session; the event vocabulary says "user" for every person.
+_ACTOR_KINDS = {"agent": "user"}
 
 
-def session_payload(session) -> dict[str, Any]:
+def event_actor(actor: Actor) -> events.Actor:
+    """The event's snapshot of a session actor (agent, customer, API credential or the system)."""
+    if actor.user is not None:
+        return events.Actor.of_user(actor.user)
+    kind = _ACTOR_KINDS.get(actor.kind, actor.kind)
+    return events.Actor(kind=kind, id="", label=actor.label or kind)
+
+
+def session_fields(session: SupportSession) -> dict[str, Any]:
+    """The payload of every session event, as of now."""
     return {
         "id": session.public_id,
-        "organization_id": session.organization.public_id,
-        "agent_id": session.agent.public_id,
+        "agent_id": session.agent.public_id if session.agent_id else None,
         "status": session.status,
         "customer_name": session.customer_name,
-        "created_at": session.created_at.isoformat() if session.created_at else None,
-        "started_at": session.started_at.isoformat() if session.started_at else None,
-        "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+        "created_at": session.created_at,
+        "started_at": session.started_at,
+        "ended_at": session.ended_at,
         "end_reason": session.end_reason,
         "duration_seconds": session.duration_seconds,
     }
+
+
+def session_event(event_class: type[SessionEvent], session: SupportSession, actor: Actor) -> SessionEvent:
+    return event_class(organization=session.organization, actor=event_actor(actor), **session_fields(session))

@@ -1,4 +1,4 @@
-"""Remote-support sessions, their event log, and the organization's append-only audit log."""
+"""Remote-support sessions and their event log (the audit log lives in the ``audit`` app)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from connect.ids import new_public_id
-from orgs.tenancy import OrgOwnedModel, OrgScopedQuerySet
+from orgs.tenancy import OrgGuardedModel, OrgOwnedModel, OrgScopedQuerySet
 
 
 def _session_id() -> str:
@@ -40,7 +40,11 @@ class SupportSession(OrgOwnedModel):
     """One attended support session. ``status`` only moves forward (see ``sessions.services.TRANSITIONS``)."""
 
     public_id = models.CharField(max_length=40, unique=True, default=_session_id, editable=False)
-    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="support_sessions")
+    # The agent may later be erased: the session stays, with the snapshot of who ran it.
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="support_sessions"
+    )
+    agent_label = models.CharField(_("agent"), max_length=150, blank=True)
     code = models.CharField(_("share code"), max_length=9)
     code_expires_at = models.DateTimeField()
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.WAITING)
@@ -72,6 +76,11 @@ class SupportSession(OrgOwnedModel):
         return f"{self.public_id} ({self.status})"
 
     @property
+    def agent_name(self) -> str:
+        """Who ran it, for people to read: the agent's name now, or the snapshot once they were erased."""
+        return self.agent.get_full_name() if self.agent is not None else self.agent_label
+
+    @property
     def is_live(self) -> bool:
         return self.status in LIVE_STATUSES
 
@@ -82,8 +91,10 @@ class SupportSession(OrgOwnedModel):
         return None
 
 
-class SessionEvent(models.Model):
+class SessionEvent(OrgGuardedModel):
     """What happened in a session, who did it, from where. Written by services only; never changed."""
+
+    org_path = "session__organization"
 
     session = models.ForeignKey(SupportSession, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=40)
@@ -94,28 +105,10 @@ class SessionEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    objects = OrgScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
         return f"{self.type} in {self.session_id}"
-
-
-class AuditEntry(OrgOwnedModel):
-    """The organization's append-only audit log. Rows are inserted by ``sessions.audit.audit_record`` only."""
-
-    action = models.CharField(max_length=60)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    actor_label = models.CharField(max_length=120, blank=True)
-    target_type = models.CharField(max_length=40, blank=True)
-    target_id = models.CharField(max_length=60, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name_plural = _("audit log")
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.target_type}:{self.target_id}"

@@ -2,13 +2,15 @@
 
 The status only moves forward along ``TRANSITIONS``. A transition is a conditional UPDATE on the current status,
 so two racing transitions (an agent ending while the customer grants) cannot both win. Each one writes a
-session event and an audit entry in the same transaction, and after commit tells integrations
-(``sessions.events``) and the live connections (``signaling.live``).
+session event and an audit entry in the same transaction, and emits the typed session event
+(``sessions.events``): integrations record it in the transaction, and after commit the signaling app's handler
+tells both ends.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import audit_record
 from connect import ratelimit
 from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
 from connect.ids import new_secret, secret_hash
@@ -25,7 +28,6 @@ from orgs.roles import role_at_least, scopes_for_role
 from orgs.tenancy import OrgContext
 
 from . import events
-from .audit import audit_record
 from .models import FINAL_STATUSES, EndReason, SessionEvent, Status, SupportSession
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -63,7 +65,9 @@ def _new_code() -> str:
     return f"{secrets.randbelow(10**9):09d}"
 
 
-def _log(session: SupportSession, event_type: str, actor: Actor, data: dict[str, Any] | None = None) -> None:
+def _log(
+    session: SupportSession, event_type: str, actor: Actor, data: dict[str, Any] | None = None, *, audit: bool = True
+) -> None:
     SessionEvent.objects.create(
         session=session,
         type=event_type,
@@ -73,23 +77,20 @@ def _log(session: SupportSession, event_type: str, actor: Actor, data: dict[str,
         user_agent=actor.user_agent,
         data=data or {},
     )
-    audit_record(
-        organization=session.organization,
-        action=f"session.{event_type}",
-        actor=actor.user,
-        actor_label=actor.label or (actor.user.email if actor.user else actor.kind),
-        target=session,
-        ip=actor.ip,
-        data=data,
-    )
+    if audit:
+        audit_record(
+            organization=session.organization,
+            action=f"session.{event_type}",
+            actor=actor,
+            target=session,
+            target_label=session.customer_name,
+            ip=actor.ip,
+            data=data,
+        )
 
 
-def _after_commit(session: SupportSession, event_type: str | None) -> None:
-    from signaling import live
-
-    if event_type:
-        events.emit(session.organization, event_type, events.session_payload(session))
-    transaction.on_commit(lambda: live.session_changed(session.public_id, session.status, session.end_reason))
+def _emit(session: SupportSession, event_class: type[events.SessionEvent], actor: Actor) -> None:
+    events.emit(events.session_event(event_class, session, actor))
 
 
 def _transition(
@@ -100,7 +101,7 @@ def _transition(
     event: str,
     fields: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
-    emits: str | None = None,
+    emits: type[events.SessionEvent],
 ) -> SupportSession:
     current = session.status
     if to not in TRANSITIONS.get(current, set()):
@@ -113,7 +114,9 @@ def _transition(
     if to in FINAL_STATUSES:
         fields.setdefault("ended_at", timezone.now())
     with transaction.atomic():
-        changed = SupportSession.objects.filter(pk=session.pk, status=current).update(**fields)
+        changed = (
+            SupportSession.objects.for_org(session.organization).filter(pk=session.pk, status=current).update(**fields)
+        )
         if changed != 1:
             session.refresh_from_db()
             raise Conflict(
@@ -124,7 +127,7 @@ def _transition(
         for name, value in fields.items():
             setattr(session, name, value)
         _log(session, event, actor, data)
-        _after_commit(session, emits)
+        _emit(session, emits, actor)
     return session
 
 
@@ -162,6 +165,7 @@ def session_start(
                 session = SupportSession.objects.create(
                     organization=org.organization,
                     agent=agent,
+                    agent_label=agent.get_full_name()[:150],
                     code=_new_code(),
                     code_expires_at=timezone.now() + settings.CONNECT_SHARE_CODE_TTL,
                     customer_name=(customer_name or "").strip()[:120],
@@ -173,7 +177,7 @@ def session_start(
     else:  # pragma: no cover - a billion codes and a handful live
         raise Conflict(_("Could not allocate a share code; try again."), code="code_unavailable")
     _log(session, "created", actor, {"code_expires_at": session.code_expires_at.isoformat()})
-    _after_commit(session, events.SESSION_CREATED)
+    _emit(session, events.SessionCreated, actor)
     return session
 
 
@@ -183,7 +187,8 @@ def session_for_code(code: str) -> SupportSession:
     if len(code) != 9:
         raise ApplicationError(_("A code has 9 digits."), code="invalid_code", details={"field": "code"})
     session = (
-        SupportSession.objects.select_related("organization", "agent")
+        SupportSession.objects.unscoped("a customer's share code names its session, whichever the organization")
+        .select_related("organization", "agent")
         .filter(code=code, status__in=[Status.WAITING, Status.CONSENT_REQUESTED, Status.ACTIVE])
         .first()
     )
@@ -211,6 +216,7 @@ def session_join(*, code: str, actor: Actor, name: str = "") -> tuple[SupportSes
         event="customer_joined",
         fields=fields,
         data={"name": fields.get("customer_name", session.customer_name)},
+        emits=events.SessionConsentRequested,
     )
     return session, token
 
@@ -264,7 +270,8 @@ def session_for_code_guarded(*, code: str, actor: Actor) -> SupportSession:
 def session_for_customer(session_id: str, token: str) -> SupportSession:
     """The session a customer credential belongs to; 404 for any mismatch."""
     session = (
-        SupportSession.objects.select_related("organization", "agent")
+        SupportSession.objects.unscoped("a customer token names its session, whichever the organization")
+        .select_related("organization", "agent")
         .filter(public_id=session_id, customer_token_hash=secret_hash(token or "x"))
         .exclude(customer_token_hash="")
         .first()
@@ -281,7 +288,7 @@ def session_grant_consent(*, session: SupportSession, actor: Actor) -> SupportSe
         actor=actor,
         event="consent_granted",
         fields={"started_at": timezone.now()},
-        emits=events.SESSION_STARTED,
+        emits=events.SessionStarted,
     )
 
 
@@ -292,7 +299,7 @@ def session_decline(*, session: SupportSession, actor: Actor) -> SupportSession:
         actor=actor,
         event="consent_declined",
         fields={"end_reason": EndReason.DECLINED},
-        emits=events.SESSION_DECLINED,
+        emits=events.SessionDeclined,
     )
 
 
@@ -306,7 +313,7 @@ def session_revoke_consent(*, session: SupportSession, actor: Actor) -> SupportS
         actor=actor,
         event="consent_revoked",
         fields={"end_reason": EndReason.CONSENT_REVOKED},
-        emits=events.SESSION_ENDED,
+        emits=events.SessionEnded,
     )
 
 
@@ -322,14 +329,19 @@ def session_end(*, session: SupportSession, actor: Actor, reason: str | None = N
         event="ended",
         fields={"end_reason": reason},
         data={"reason": reason},
-        emits=events.SESSION_ENDED,
+        emits=events.SessionEnded,
     )
 
 
 def session_expire(*, session: SupportSession) -> SupportSession:
     try:
         return _transition(
-            session, Status.EXPIRED, actor=SYSTEM, event="expired", fields={"end_reason": EndReason.EXPIRED}
+            session,
+            Status.EXPIRED,
+            actor=SYSTEM,
+            event="expired",
+            fields={"end_reason": EndReason.EXPIRED},
+            emits=events.SessionExpired,
         )
     except Conflict:
         return session
@@ -338,8 +350,10 @@ def session_expire(*, session: SupportSession) -> SupportSession:
 def sessions_expire_unused(now=None) -> int:
     """Expire waiting sessions whose code was not used in time (run periodically by Celery beat)."""
     now = now or timezone.now()
-    stale = SupportSession.objects.select_related("organization", "agent").filter(
-        status=Status.WAITING, code_expires_at__lte=now
+    stale = (
+        SupportSession.objects.unscoped("beat sweep: unused codes expire in every organization")
+        .select_related("organization", "agent")
+        .filter(status=Status.WAITING, code_expires_at__lte=now)
     )
     count = 0
     for session in stale:
@@ -348,15 +362,18 @@ def sessions_expire_unused(now=None) -> int:
     return count
 
 
-def sessions_end_abandoned() -> int:
-    from signaling import live
-
+def sessions_end_abandoned(*, party_gone: Callable[[str, str], bool]) -> int:
+    """End live sessions one of whose parties is gone: ``party_gone(session_id, "agent" | "customer")`` says so
+    (the presence store is the signaling app's; its beat task passes it in)."""
     count = 0
-    live_sessions = SupportSession.objects.select_related("organization", "agent").filter(
-        status__in=[Status.CONSENT_REQUESTED, Status.ACTIVE]
+    live_sessions = (
+        SupportSession.objects.unscoped("beat sweep: abandoned sessions end in every organization")
+        .select_related("organization", "agent")
+        .filter(status__in=[Status.CONSENT_REQUESTED, Status.ACTIVE])
     )
+
     for session in live_sessions:
-        gone = [role for role in ("agent", "customer") if live.party_gone_sync(session.public_id, role)]
+        gone = [role for role in ("agent", "customer") if party_gone(session.public_id, role)]
         if gone:
             try:
                 session_end(session=session, actor=SYSTEM, reason=EndReason.DISCONNECTED)
@@ -367,6 +384,9 @@ def sessions_end_abandoned() -> int:
 
 
 def record(*, session: SupportSession, actor: Actor, event: str, data: dict[str, Any] | None = None) -> None:
-    """Log something that happened inside a session without changing its status (control granted, chat...)."""
+    """Log something that happened inside a session without changing its status (control granted, chat...).
+
+    Chat lines go to the session log only: their text is the participants' own words, kept (and purged) by the
+    organization's chat retention, never hashed into the audit chain."""
     with transaction.atomic():
-        _log(session, event, actor, data)
+        _log(session, event, actor, data, audit=event != "chat")

@@ -15,4 +15,6 @@ def expire_unused_codes() -> int:
 def end_abandoned() -> int:
     """Safety net for the in-process reconnect timers: a server that restarts loses them, so this ends live
     sessions whose agent or customer has been gone past the grace period."""
-    return services.sessions_end_abandoned()
+    from signaling import live
+
+    return services.sessions_end_abandoned(party_gone=live.party_gone_sync)

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
-from connect.errors import ApplicationError, NotFound
+from connect.errors import ApplicationError, Forbidden, NotFound
 from orgs.models import Role
 from orgs.roles import role_at_least
 from orgs.selectors import organization_members
@@ -47,11 +47,15 @@ class SessionDashboardView(OrgScopedMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         organization = self.org.organization
-        sessions = selectors.sessions_for_org(organization)
-        if not role_at_least(self.org.role, Role.ADMIN):
-            sessions = sessions.filter(agent=request.user)
+        sessions = selectors.sessions_visible(self.org).select_related("agent", "organization")
         live_sessions = list(sessions.filter(status__in=[Status.WAITING, Status.CONSENT_REQUESTED, Status.ACTIVE])[:50])
         history = list(sessions.exclude(status__in=[Status.WAITING, Status.CONSENT_REQUESTED, Status.ACTIVE])[:50])
+        # Sessions another agent runs are listed (when the organization shows them) but not linked to the viewer.
+        operable = {
+            s.public_id
+            for s in live_sessions + history
+            if selectors.SessionAction.OPERATE in selectors.session_actions(self.org, s)
+        }
         members = [m for m in organization_members(organization) if role_at_least(m.role, Role.AGENT)]
         online = live.online_agents_sync([m.user.public_id for m in members])
         return self.render(
@@ -60,6 +64,7 @@ class SessionDashboardView(OrgScopedMixin, View):
                 "live_sessions": live_sessions,
                 "history": history,
                 "agents": [(m, m.user.public_id in online) for m in members],
+                "operable": operable,
                 "can_start": self.has_scope("sessions:write"),
             },
         )
@@ -81,16 +86,27 @@ class SessionDashboardView(OrgScopedMixin, View):
         return redirect("session_viewer", org_slug=self.org.organization.slug, session_id=session.public_id)
 
 
+def _session_or_refusal(view: OrgScopedMixin, session_id: str, action: str) -> SupportSession | HttpResponse:
+    """The session, if the person may ``action`` it (sessions.selectors); a 404 when they may not even see it, and a
+    403 page saying why when they may see it but not this."""
+    try:
+        return selectors.session_for(view.org, session_id, selectors.SessionAction(action))
+    except NotFound:
+        raise Http404 from None
+    except Forbidden as exc:
+        return view.render("sessions/refused.html", {"message": exc.message}, status=exc.status_code)
+
+
 class SessionViewerView(OrgScopedMixin, View):
     """The agent's view of one session: code and link while waiting, the customer's screen, chat, the log."""
 
     required_scope = "sessions:read"
 
     def get(self, request: HttpRequest, session_id: str) -> HttpResponse:
-        session = self.get_object(SupportSession.objects.select_related("agent", "organization"), public_id=session_id)
-        can_drive = self.has_scope("sessions:write") and (
-            session.agent_id == request.user.pk or role_at_least(self.org.role, Role.ADMIN)
-        )
+        session = _session_or_refusal(self, session_id, selectors.SessionAction.OPERATE)
+        if isinstance(session, HttpResponse):
+            return session
+        can_drive = selectors.SessionAction.OPERATE in selectors.session_actions(self.org, session)
         return self.render(
             "sessions/viewer.html",
             {
@@ -106,7 +122,9 @@ class SessionEndView(OrgScopedMixin, View):
     required_scope = "sessions:write"
 
     def post(self, request: HttpRequest, session_id: str) -> HttpResponse:
-        session = self.get_object(SupportSession.objects.select_related("agent", "organization"), public_id=session_id)
+        session = _session_or_refusal(self, session_id, selectors.SessionAction.OPERATE)
+        if isinstance(session, HttpResponse):
+            return session
         try:
             services.session_end(session=session, actor=services.Actor.from_request(request, "agent", request.user))
         except ApplicationError as exc:

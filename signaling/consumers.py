@@ -259,10 +259,16 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
         await self.channel_layer.group_add(live.session_group(self.session_id), self.channel_name)
         try:
             session, self.role, self.actor = await database_sync_to_async(self._authorize)(principal, customer_token)
-        except ApplicationError:
+        except ApplicationError as exc:
             await self.channel_layer.group_discard(live.session_group(self.session_id), self.channel_name)
+            if exc.status_code == 403:  # may see the session, not run it (sessions.selectors): say so, then close
+                await self.accept()
+                await self._send({"type": "error", "code": exc.code, "message": exc.message})
+                await self.close(code=CLOSE_REFUSED)
+                return
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        self.organization_id = session.organization_id  # every later read of the session stays in its organization
         self.status = _latest(session.status, await live.status(self.session_id))
         self.peer_role = _peer(self.role)
         await self.accept()
@@ -297,7 +303,7 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
                     "id": session.public_id,
                     "status": self.status,
                     "organization": session.organization.name,
-                    "agent": session.agent.get_full_name(),
+                    "agent": session.agent_name,
                     "customer": session.customer_name,
                 },
                 "seq": await live.last_seq(self.session_id, self.role),
@@ -354,7 +360,9 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
             except Exception:
                 logger.exception("session %s: a disconnect step failed", self.session_id)
         if hasattr(self, "epoch") and self.status not in FINAL_STATUSES and settings.CONNECT_RECONNECT_GRACE >= 0:
-            task = asyncio.create_task(_end_if_still_gone(self.session_id, self.role, self.epoch, self.actor))
+            task = asyncio.create_task(
+                _end_if_still_gone(self.session_id, self.organization_id, self.role, self.epoch, self.actor)
+            )
             grace_timers.add(task)
             task.add_done_callback(grace_timers.discard)
 
@@ -395,7 +403,11 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
     def _transition(self, name: str) -> str:
         from sessions.models import SupportSession
 
-        session = SupportSession.objects.select_related("organization", "agent").get(public_id=self.session_id)
+        session = (
+            SupportSession.objects.filter(organization_id=self.organization_id)
+            .select_related("organization", "agent")
+            .get(public_id=self.session_id)
+        )
         if name == "consent.grant":
             session = session_services.session_grant_consent(session=session, actor=self.actor)
         elif name == "consent.decline":
@@ -409,7 +421,11 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
     def _record(self, name: str, fields: dict) -> None:
         from sessions.models import SupportSession
 
-        session = SupportSession.objects.select_related("organization").get(public_id=self.session_id)
+        session = (
+            SupportSession.objects.filter(organization_id=self.organization_id)
+            .select_related("organization")
+            .get(public_id=self.session_id)
+        )
         data = {"text": fields["text"]} if name == "chat" else {}
         session_services.record(session=session, actor=self.actor, event=name.replace(".", "_"), data=data)
 
@@ -494,7 +510,7 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
         await self.close(code=code)
 
 
-async def _end_if_still_gone(session_id: str, role: str, epoch: int, actor) -> None:
+async def _end_if_still_gone(session_id: str, organization_id: int, role: str, epoch: int, actor) -> None:
     """After the reconnect grace period, end the session as disconnected unless the party came back."""
     logger.info(
         "session %s: %s dropped; ending in %s s unless it returns", session_id, role, settings.CONNECT_RECONNECT_GRACE
@@ -504,7 +520,12 @@ async def _end_if_still_gone(session_id: str, role: str, epoch: int, actor) -> N
     def end() -> None:
         from sessions.models import SupportSession
 
-        session = SupportSession.objects.select_related("organization", "agent").filter(public_id=session_id).first()
+        session = (
+            SupportSession.objects.filter(organization_id=organization_id, public_id=session_id)
+            .select_related("organization", "agent")
+            .first()
+        )
+
         if session is not None and session.is_live:
             session_services.session_end(session=session, actor=actor, reason=EndReason.DISCONNECTED)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import pytest
 
 from bench import run, servers
 from bench.loadgen import MESSAGES_PER_EXCHANGE
+from tests.support.servers import SignalingSocket
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +54,32 @@ def test_messages_a_relay_loses_are_counted_as_lost(relay_factory):
     figures = measure(relay_factory(drop_every=5), 3)
     assert figures["lost"] == 24
     assert figures["delivered"] == 3 * MESSAGES_PER_EXCHANGE - 24
+
+
+def test_the_shared_signaling_client_speaks_to_the_relay(relay_factory):
+    """The end-to-end suites' WebSocket client (tests/support/servers.py) against the baseline relay: JSON both ways,
+    frames passed from one side to the other, and a closing handshake that reports its code."""
+    port = relay_factory().ports[0]
+    origin = f"http://127.0.0.1:{port}"
+
+    async def exchange() -> tuple[dict, dict, int]:
+        idle = await SignalingSocket.connect(f"ws://127.0.0.1:{port}/idle/1", origin=origin)
+        await idle.send({"type": "ping"})
+        pong = await idle.receive()
+        a = await SignalingSocket.connect(f"ws://127.0.0.1:{port}/pair1/a", origin=origin)
+        b = await SignalingSocket.connect(f"ws://127.0.0.1:{port}/pair1/b", origin=origin)
+        await b.send({"type": "ready", "v": 1})
+        await a.expect("ready")  # both ends are registered with the relay now
+        await a.send({"type": "offer", "sdp": "v=0", "v": 1})
+        offer = await b.expect("offer")
+        for socket in (idle, a, b):
+            await socket.close()
+        return pong, offer, await idle.close_code()
+
+    pong, offer, code = asyncio.run(exchange())
+    assert pong == {"type": "pong"}
+    assert offer == {"type": "offer", "sdp": "v=0", "v": 1}
+    assert code == 1000
 
 
 def test_percentiles_pick_the_right_sample():

@@ -2,7 +2,9 @@
 
 The organization is resolved once from the credential (and, for a person in several organizations, the
 ``X-Organization`` header), the method's scope is checked, and ``get_queryset`` only ever returns rows of that
-organization. Subclasses may narrow it with ``scope_queryset`` but cannot replace it.
+organization. Subclasses may narrow it with ``scope_queryset`` but cannot replace it, and ``get_object`` answers
+only an object of that organization, whatever the queryset held: a subclass that truly needs another queryset names
+it ``dangerously_get_queryset`` (PostHog's name), and still gets 404 for another organization's object.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import generics, serializers
 
 from connect.errors import Forbidden, NotFound
-from orgs.tenancy import OrgContext, org_context_for_principal
+from orgs.tenancy import OrgContext, UnscopedQuery, org_context_for_principal, organization_id_of, scoped_to_one_org
 
 from .permissions import HasPrincipal
 
@@ -50,8 +52,12 @@ class OrgAPIView(generics.GenericAPIView):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "get_queryset" in cls.__dict__:
-            raise TypeError(f"{cls.__name__} overrides get_queryset; override scope_queryset instead")
+        for name in ("get_queryset", "get_object"):
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__} overrides {name}; narrow the rows with scope_queryset instead "
+                    "(or, knowingly, dangerously_get_queryset)"
+                )
 
     def initial(self, request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -73,7 +79,14 @@ class OrgAPIView(generics.GenericAPIView):
         return self.org.user
 
     def get_queryset(self) -> QuerySet:
-        return self.scope_queryset(self.model.objects.for_org(self.org.organization))
+        dangerous = getattr(self, "dangerously_get_queryset", None)
+        if dangerous is not None:
+            return dangerous()
+        queryset = self.scope_queryset(self.model.objects.for_org(self.org.organization))
+        if queryset.model is not self.model or not scoped_to_one_org(queryset):
+            # scope_queryset narrows; a queryset built afresh there would have dropped the organization.
+            raise UnscopedQuery(f"{type(self).__name__}.scope_queryset returned rows of every organization")
+        return queryset
 
     def scope_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset
@@ -81,6 +94,7 @@ class OrgAPIView(generics.GenericAPIView):
     def get_object(self) -> Model:
         lookup = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         obj = self.get_queryset().filter(**{self.lookup_field: lookup}).first()
-        if obj is None:
+        # Checked on the object too: whatever queryset produced it, another organization's object is not found.
+        if obj is None or organization_id_of(obj) != self.org.organization.pk:
             raise NotFound(_("Not found."))
         return obj

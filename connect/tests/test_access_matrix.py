@@ -120,7 +120,7 @@ def test_write_scope_cannot_touch_another_organization(kind, acme, alice, globex
     assert globex_key.revoked_at is None
     created = client.post("/api/v1/api-keys", {"name": "child", "scopes": ["api_keys:read"]}, format="json")
     assert created.status_code == 201
-    assert APIKey.objects.get(public_id=created.json()["id"]).organization == acme
+    assert APIKey.objects.for_org(acme).filter(public_id=created.json()["id"]).exists()
 
 
 def test_no_credential_is_401(acme):
@@ -156,9 +156,9 @@ def test_revoked_and_expired_api_keys_stop_working(acme, alice):
     assert client.get("/api/v1/members").status_code == 200
     key.refresh_from_db()
     assert key.last_used_at is not None and key.prefix == secret[:12]
-    APIKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    APIKey.objects.for_org(acme).filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert client.get("/api/v1/members").status_code == 401
-    APIKey.objects.filter(pk=key.pk).update(expires_at=None)
+    APIKey.objects.for_org(acme).filter(pk=key.pk).update(expires_at=None)
     integration_services.api_key_revoke(key=key)
     assert client.get("/api/v1/members").status_code == 401
 
@@ -170,7 +170,7 @@ def test_api_key_is_shown_once_and_stored_hashed(acme, alice):
     assert response.status_code == 201
     secret = response.json()["key"]
     assert secret.startswith("cnk_") and response.json()["prefix"] == secret[:12]
-    assert not APIKey.objects.filter(key_hash=secret).exists()
+    assert not APIKey.objects.for_org(acme).filter(key_hash=secret).exists()
     listed = client.get("/api/v1/api-keys").json()["results"]
     assert listed[0]["id"] == response.json()["id"] and "key" not in listed[0]
 
@@ -217,7 +217,7 @@ def test_cookie_writes_need_the_csrf_token(acme, alice):
     client.force_login(alice)
     response = client.post("/api/v1/api-keys", {"name": "x", "scopes": ["sessions:read"]}, format="json")
     assert response.status_code == 403
-    assert not APIKey.objects.exists()
+    assert not APIKey.objects.for_org(acme).exists()
 
 
 def test_members_api_changes_roles_and_protects_the_last_owner(acme, alice, bob):
@@ -228,7 +228,7 @@ def test_members_api_changes_roles_and_protects_the_last_owner(acme, alice, bob)
     response = client.delete(f"/api/v1/members/{alice.public_id}")
     assert response.status_code == 409 and response.json()["error"]["code"] == "last_owner"
     assert client.delete(f"/api/v1/members/{bob.public_id}").status_code == 204
-    assert not Membership.objects.filter(user=bob).exists()
+    assert not Membership.objects.for_org(acme).filter(user=bob).exists()
 
 
 def test_invitations_api(acme, carol):
@@ -253,4 +253,4 @@ def test_person_only_actions_refuse_organization_credentials(acme, alice, bob):
     response = client.post("/api/v1/invitations", {"email": "x@acme.test", "role": "member"}, format="json")
     assert response.status_code == 403 and response.json()["error"]["code"] == "person_required"
     assert client.delete(f"/api/v1/members/{bob.public_id}").json()["error"]["code"] == "person_required"
-    assert Membership.objects.filter(user=bob).exists()
+    assert Membership.objects.for_org(acme).filter(user=bob).exists()

@@ -103,7 +103,9 @@ def test_an_expired_oauth_token_answers_token_expired(owner):
 def test_an_expired_api_key_says_it_expired(owner):
     key, secret = integration_services.api_key_create(org=owner, name="Sync", scopes=["members:read"])
     assert bearer(secret).get("/api/v1/members").status_code == 200
-    APIKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    APIKey.objects.for_org(owner.organization).filter(pk=key.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
 
     response = bearer(secret).get("/api/v1/members")
     assert response.status_code == 401

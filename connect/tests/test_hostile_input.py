@@ -16,9 +16,8 @@ from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, reso
 from rest_framework.test import APIClient
 
 from connect.api.parsers import MAX_JSON_DEPTH, loads_bounded
-from integrations.models import OrganizationSSO
 from integrations.sso import make_token
-from orgs.models import Role
+from integrations.tests.factories import OrganizationSSOFactory, WebhookEndpointFactory
 from sessions.models import Status, SupportSession
 
 pytestmark = pytest.mark.django_db
@@ -50,10 +49,10 @@ def nested(depth: int, *, kind: str = "list") -> str:
 
 
 @pytest.mark.parametrize("body", [nested(100_000), nested(100_000, kind="object")], ids=["list", "object"])
-def test_json_nested_100000_deep_is_a_malformed_request_not_a_crash(owner, body):
+def test_json_nested_100000_deep_is_a_malformed_request_not_a_crash(owner, acme, body):
     response = owner.generic("POST", "/api/v1/sessions", body.encode(), content_type="application/json")
     assert_error(response, 400, "malformed_request")
-    assert not SupportSession.objects.exists()
+    assert not SupportSession.objects.for_org(acme).exists()
 
 
 @pytest.mark.parametrize(
@@ -82,7 +81,7 @@ def test_the_bounded_loader_refuses_nan_deep_and_accepts_ordinary_json():
 
 
 def test_bizgaze_sso_token_with_deeply_nested_claims_is_refused(client, acme):
-    OrganizationSSO.objects.create(organization=acme, bizgaze_secret="s" * 32, default_role=Role.AGENT)
+    OrganizationSSOFactory(organization=acme, bizgaze_secret="s" * 32)
     payload = base64.urlsafe_b64encode(nested(1500).encode()).rstrip(b"=").decode()  # fits the 4096-character bound
     response = client.get("/sso", {"token": f"{payload}.c2ln"})
     assert response.status_code == 401
@@ -90,7 +89,7 @@ def test_bizgaze_sso_token_with_deeply_nested_claims_is_refused(client, acme):
 
 
 def test_bizgaze_sso_token_with_a_nul_in_a_claim_is_refused(client, acme):
-    OrganizationSSO.objects.create(organization=acme, bizgaze_secret="s" * 32, default_role=Role.AGENT)
+    OrganizationSSOFactory(organization=acme, bizgaze_secret="s" * 32)
     token = make_token("s" * 32, {"email": "dan@acme.test", "org": "acme\x00", "nonce": "n", "exp": 2**31})
     assert client.get("/sso", {"token": token}).status_code == 401
 
@@ -171,12 +170,12 @@ def test_nul_in_a_query_parameter_is_400_naming_it(owner, path):
     assert error["details"]["field"] in ("created_after", "status", "x\x00", "client_id", "q")
 
 
-def test_nul_in_the_join_page_name_is_a_form_error_and_joins_nobody(owner, client):
+def test_nul_in_the_join_page_name_is_a_form_error_and_joins_nobody(owner, acme, client):
     session = owner.post("/api/v1/sessions", {}, format="json").json()
     response = client.post("/join", {"code": session["code"], "confirm": "1", "name": "Carl\x00"})
     assert response.status_code == 400
     assert b"Null characters are not allowed" in response.content
-    stored = SupportSession.objects.get(public_id=session["id"])
+    stored = SupportSession.objects.for_org(acme).get(public_id=session["id"])
     assert stored.status == Status.WAITING and not stored.customer_token_hash
     # The customer who types their name joins.
     response = client.post("/join", {"code": session["code"], "confirm": "1", "name": "Carl"})
@@ -188,12 +187,12 @@ def test_nul_in_the_join_page_code_is_a_form_error(client):
     assert response.status_code == 400 and b"Null characters are not allowed" in response.content
 
 
-def test_nul_in_the_customer_name_of_a_new_session_is_a_form_error(owner):
+def test_nul_in_the_customer_name_of_a_new_session_is_a_form_error(owner, acme):
     response = owner.post("/o/acme/sessions/", {"customer_name": "Carl\x00"})
     assert response.status_code == 400 and b"Null characters are not allowed" in response.content
-    assert not SupportSession.objects.exists()
+    assert not SupportSession.objects.for_org(acme).exists()
     response = owner.post("/o/acme/sessions/", {"customer_name": "Carl"})
-    assert response.status_code == 302 and SupportSession.objects.get().customer_name == "Carl"
+    assert response.status_code == 302 and SupportSession.objects.for_org(acme).get().customer_name == "Carl"
 
 
 @pytest.mark.parametrize("login", ["alice\x00@acme.test", "alice@acme\x00.test"])
@@ -253,22 +252,22 @@ def test_date_time_filters_still_filter(owner):
     ],
     ids=["form", "multipart", "text", "none"],
 )
-def test_a_body_the_api_cannot_read_is_415_and_creates_nothing(owner, body, content_type):
+def test_a_body_the_api_cannot_read_is_415_and_creates_nothing(owner, acme, body, content_type):
     response = owner.generic("POST", "/api/v1/sessions", body, content_type=content_type)
     assert_error(response, 415, "unsupported_media_type")
-    assert not SupportSession.objects.exists()
+    assert not SupportSession.objects.for_org(acme).exists()
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
-def test_a_body_that_is_not_a_form_posted_to_a_page_is_415_not_an_empty_form(owner, content_type):
+def test_a_body_that_is_not_a_form_posted_to_a_page_is_415_not_an_empty_form(owner, acme, content_type):
     response = owner.generic("POST", "/o/acme/sessions/", b'{"customer_name": "Carl"}', content_type=content_type)
     assert_error(response, 415, "unsupported_media_type")
-    assert not SupportSession.objects.exists()  # before: a session with no customer name
+    assert not SupportSession.objects.for_org(acme).exists()  # before: a session with no customer name
 
 
-def test_a_form_posted_to_a_page_still_works(owner):
+def test_a_form_posted_to_a_page_still_works(owner, acme):
     response = owner.post("/o/acme/sessions/", "customer_name=Carl", content_type="application/x-www-form-urlencoded")
-    assert response.status_code == 302 and SupportSession.objects.get().customer_name == "Carl"
+    assert response.status_code == 302 and SupportSession.objects.for_org(acme).get().customer_name == "Carl"
 
 
 def test_the_oauth_token_endpoint_still_takes_its_form(acme):
@@ -277,12 +276,12 @@ def test_the_oauth_token_endpoint_still_takes_its_form(acme):
     assert response.status_code in (400, 401) and "error" in response.json()
 
 
-def test_a_chunked_body_without_a_length_is_411_under_wsgi(owner):
+def test_a_chunked_body_without_a_length_is_411_under_wsgi(owner, acme):
     # Under WSGI, Django would read such a body as empty; under ASGI the body guard gives it its length
     # (test_server_limits.py).
     response = owner.generic("POST", "/api/v1/sessions", b"", HTTP_TRANSFER_ENCODING="chunked")
     assert_error(response, 411, "length_required")
-    assert not SupportSession.objects.exists()
+    assert not SupportSession.objects.for_org(acme).exists()
 
 
 def test_a_declared_length_over_the_limit_is_413(owner, settings):
@@ -293,19 +292,18 @@ def test_a_declared_length_over_the_limit_is_413(owner, settings):
     assert_error(response, 413, "payload_too_large")
 
 
-def test_nul_in_the_ids_a_page_reads_from_its_form_names_nothing(owner, alice):
+def test_nul_in_the_ids_a_page_reads_from_its_form_names_nothing(owner, acme, alice):
     """The webhooks page and the OAuth2 consent page read ids straight from the posted form."""
-    from integrations import webhooks
     from integrations.models import WebhookEndpoint
 
     client = Client(raise_request_exception=False)
     client.force_login(alice)
-    endpoint = webhooks.endpoint_create(organization=alice.memberships.get().organization, url="https://203.0.113.9/")
+    endpoint = WebhookEndpointFactory(organization=acme)
     redeliver = client.post(
         "/o/acme/webhooks/", {"action": "redeliver", "endpoint": endpoint.public_id, "delivery": "dlv_\x00"}
     )
     assert redeliver.status_code == 404
     missing_endpoint = client.post("/o/acme/webhooks/", {"action": "delete", "endpoint": "whe_\x00"})
-    assert missing_endpoint.status_code == 404 and WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert missing_endpoint.status_code == 404 and WebhookEndpoint.objects.for_org(acme).filter(pk=endpoint.pk).exists()
     consent = client.post("/oauth/authorize/", {"client_id": "app\x00", "response_type": "code"})
     assert consent.status_code < 500

@@ -6,10 +6,10 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEntry
 from integrations.models import OrganizationSSO
 from integrations.sso import make_token
 from orgs.models import Membership, Role, User
-from sessions.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 SECRET = "bizgaze-shared-secret-for-acme"
@@ -36,14 +36,18 @@ def test_first_sign_in_provisions_the_member(client, sso):
     response = client.get(reverse("bizgaze_sso"), {"token": token()})
     assert response.status_code == 302
     dan = User.objects.get(email="dan@acme.test")
-    assert Membership.objects.get(user=dan).role == Role.AGENT
+    assert Membership.objects.for_org(sso.organization).get(user=dan).role == Role.AGENT
     assert client.get(reverse("org_dashboard", args=["acme"])).status_code == 200
-    assert AuditEntry.objects.filter(action="sso.bizgaze_sign_in", actor=dan).exists()
+    assert (
+        AuditEntry.objects.for_org(sso.organization)
+        .filter(action="sso.bizgaze_sign_in", actor_id=dan.public_id)
+        .exists()
+    )
 
 
 def test_existing_member_keeps_the_role(client, sso, alice):
     client.get(reverse("bizgaze_sso"), {"token": token(email="alice@acme.test")})
-    assert Membership.objects.get(user=alice).role == Role.OWNER
+    assert Membership.objects.for_org(sso.organization).get(user=alice).role == Role.OWNER
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ def test_plain_http_issuers_are_refused_outside_debug(acme, settings):
         configure_acme(acme, "http://idp.acme-corp.test")
     assert refused.value.code == "invalid_issuer" and refused.value.details == {"field": "oidc_issuer"}
     assert "Only https URLs are allowed" in refused.value.message
-    assert not OrganizationSSO.objects.exists() and not SocialApp.objects.exists()
+    assert not OrganizationSSO.objects.for_org(acme).exists() and not SocialApp.objects.exists()
 
 
 def test_an_allowed_issuer_is_saved(acme, settings):

@@ -27,7 +27,7 @@ def test_key_form_explains_scopes_above_the_creator(client, acme, carol):
     client.force_login(carol)
     response = client.post(reverse("org_api_keys", args=["acme"]), {"name": "x", "scopes": ["nonsense"]})
     assert response.status_code == 400
-    assert not APIKey.objects.exists()
+    assert not APIKey.objects.for_org(acme).exists()
 
 
 def test_agent_sees_no_key_page(client, acme, bob):
@@ -61,7 +61,7 @@ def test_admin_manages_webhooks_from_the_page(
     assert response.status_code == 201
     page = response.content.decode()
     secret = re.search(r'id="new-secret">(whsec_[^<]+)<', page).group(1)
-    endpoint = WebhookEndpoint.objects.get()
+    endpoint = WebhookEndpoint.objects.for_org(acme).get()
     assert endpoint.secret == secret and endpoint.event_types == ["session.ended"]
     with django_capture_on_commit_callbacks(execute=True):
         client.post(url, {"action": "test", "endpoint": endpoint.public_id})  # nothing listens: a failed attempt
@@ -80,7 +80,7 @@ def test_admin_manages_webhooks_from_the_page(
         ).status_code
         == 404
     )
-    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    assert WebhookEndpoint.objects.for_org(acme).filter(pk=endpoint.pk).exists()
 
 
 def test_agent_cannot_add_webhooks(client, acme, bob):

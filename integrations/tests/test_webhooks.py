@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from connect import outbound
 from integrations import webhooks
 from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from integrations.tests.factories import WebhookDeliveryFactory
 from integrations.tests.receiver import Receiver
 from orgs.tenancy import org_context_for_user
 from sessions import services as session_services
@@ -60,7 +61,7 @@ def test_a_real_session_reaches_the_receiver_signed(acme, bob, endpoint, receive
     ended = payloads[-1]["data"]
     assert ended["id"] == session.public_id and ended["end_reason"] == "agent_ended"
     assert isinstance(ended["duration_seconds"], int)
-    assert WebhookDelivery.objects.filter(status="succeeded").count() == 3
+    assert WebhookDelivery.objects.for_org(acme).filter(status="succeeded").count() == 3
 
 
 def test_no_event_for_a_change_that_rolled_back(acme, bob, endpoint, receiver):
@@ -68,7 +69,7 @@ def test_no_event_for_a_change_that_rolled_back(acme, bob, endpoint, receiver):
     with pytest.raises(RuntimeError), transaction.atomic():
         session_services.session_start(org=org, actor=session_services.Actor(kind="agent", user=bob))
         raise RuntimeError("the request failed after the write")
-    assert not WebhookEvent.objects.exists() and receiver.requests == []
+    assert not WebhookEvent.objects.for_org(acme).exists() and receiver.requests == []
 
 
 def test_event_type_filter(acme, bob, receiver, django_capture_on_commit_callbacks):
@@ -77,7 +78,7 @@ def test_event_type_filter(acme, bob, receiver, django_capture_on_commit_callbac
         session_services.session_start(
             org=org_context_for_user(bob, "acme"), actor=session_services.Actor("agent", bob)
         )
-    assert receiver.requests == [] and not WebhookEvent.objects.exists()
+    assert receiver.requests == [] and not WebhookEvent.objects.for_org(acme).exists()
 
 
 def test_secret_rotation_signs_with_both_for_a_day(acme, endpoint, receiver, django_capture_on_commit_callbacks):
@@ -102,9 +103,10 @@ def test_secret_rotation_signs_with_both_for_a_day(acme, endpoint, receiver, dja
 
 
 def _event_for(endpoint):
-    with transaction.atomic():
-        event = webhooks._enqueue(endpoint.organization, "webhook.test", {"n": 1}, [endpoint])
-    return WebhookDelivery.objects.get(event=event)
+    """A pending delivery of a test event to ``endpoint``: the rows the outbox writes, without sending them."""
+    return WebhookDeliveryFactory(
+        event__organization=endpoint.organization, event__type="webhook.test", event__data={"n": 1}, endpoint=endpoint
+    )
 
 
 def test_retries_follow_the_schedule(endpoint, receiver):
@@ -175,7 +177,7 @@ def test_redeliver_sends_again_with_the_same_id(endpoint, receiver, django_captu
     delivery = _event_for(endpoint)
     webhooks.attempt(delivery.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        webhooks.delivery_redeliver(delivery=WebhookDelivery.objects.get(pk=delivery.pk))
+        webhooks.delivery_redeliver(delivery=WebhookDelivery.objects.filter(endpoint=endpoint).get(pk=delivery.pk))
     assert len(receiver.requests) == 2
     assert receiver.requests[0]["headers"]["webhook-id"] == receiver.requests[1]["headers"]["webhook-id"]
 
@@ -240,7 +242,7 @@ def test_endpoint_urls_are_checked_when_saved(acme, settings):
         webhooks.endpoint_create(organization=acme, url="ftp://example.com/x")
     with pytest.raises(ApplicationError):
         webhooks.endpoint_create(organization=acme, url="https://example.com/x", event_types=["nope"])
-    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookEndpoint.objects.for_org(acme).exists()
 
 
 def test_body_is_the_standard_shape(endpoint, receiver):
@@ -279,7 +281,7 @@ def test_webhooks_api(acme, carol, bob, globex, gina, receiver, django_capture_o
     assert client.get(f"/api/v1/webhooks/{endpoint_id}").status_code == 404
     assert client.post(f"/api/v1/webhooks/{endpoint_id}/test").status_code == 404
     assert client.delete(f"/api/v1/webhooks/{endpoint_id}").status_code == 404
-    assert WebhookEndpoint.objects.filter(public_id=endpoint_id).exists()
+    assert WebhookEndpoint.objects.for_org(acme).filter(public_id=endpoint_id).exists()
 
 
 def test_docs_list_every_event_type():

@@ -13,13 +13,14 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
+from audit.models import AuditEntry
 from integrations.sso import oidc_configure
 from orgs import services
 from orgs.access import SSO_SESSION_KEY
 from orgs.models import Device, Role
 from orgs.tests.factories import PASSWORD
 from orgs.tests.test_mfa_web import current_code, password_step
-from sessions.models import AuditEntry, SupportSession
+from sessions.models import SupportSession
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +87,7 @@ def test_an_authorization_header_does_not_carry_a_cookie_past_the_mfa_requiremen
         "/api/v1/sessions", {"customer_name": "x"}, content_type="application/json", HTTP_AUTHORIZATION=header
     )
     assert created.status_code in (401, 403)
-    assert not SupportSession.objects.exists()
+    assert not SupportSession.objects.for_org(acme_requires_mfa).exists()
     page = client.get(reverse("org_members", args=["acme"]), HTTP_AUTHORIZATION=header)
     assert page.status_code == 302 and page["Location"].startswith(reverse("account_login"))
 
@@ -169,7 +170,7 @@ def test_a_members_password_and_code_do_not_get_past_required_sso(client, acme, 
     # Signed out there and then: the session no longer names bob at all.
     assert SESSION_KEY not in client.session
     assert client.get("/api/v1/me").status_code == 401
-    assert not AuditEntry.objects.filter(action="sso.break_glass", actor=bob).exists()
+    assert not AuditEntry.objects.for_org(acme).filter(action="sso.break_glass", actor_id=bob.public_id).exists()
 
 
 def test_credentials_issued_before_sso_was_required_stop_working(client, acme, alice, bob):
@@ -195,7 +196,7 @@ def test_an_sso_session_and_the_owners_break_glass_still_work(client, acme, alic
     owner = APIClient()
     assert owner.post(reverse("account_login"), {"login": alice.email, "password": PASSWORD}).status_code == 302
     assert owner.get("/api/v1/me").status_code == 200
-    assert AuditEntry.objects.filter(action="sso.break_glass", actor=alice).exists()
+    assert AuditEntry.objects.for_org(acme).filter(action="sso.break_glass", actor_id=alice.public_id).exists()
     assert bearer(native_sign_in(alice.email)["access_token"]).get("/api/v1/me").status_code == 200
 
 
@@ -248,7 +249,7 @@ def test_staff_requiring_sso_in_the_admin_ends_member_credentials_and_refuses_in
     }
     refused = client.post("/admin/integrations/organizationsso/add/", form)
     assert refused.status_code == 200 and "not a public address" in refused.content.decode()
-    assert not OrganizationSSO.objects.exists()
+    assert not OrganizationSSO.objects.for_org(acme).exists()
     with override_settings(CONNECT_OUTBOUND_ALLOWED_NETWORKS=["127.0.0.1/32"]):
         saved = client.post("/admin/integrations/organizationsso/add/", form)
     assert saved.status_code == 302

@@ -35,17 +35,17 @@ def test_invitation_accepted_once(acme, alice):
     with pytest.raises(Conflict) as exc:
         services.invitation_accept(token=token, user=dave)
     assert exc.value.code == "invitation_used"
-    assert Membership.objects.filter(user=dave).count() == 1
+    assert Membership.objects.for_org(acme).filter(user=dave).count() == 1
 
 
 def test_expired_invitation_is_refused_and_changes_nothing(acme, alice):
     invitation, token = invite(acme, alice)
-    Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Invitation.objects.for_org(acme).filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     dave = UserFactory(email="dave@acme.test")
     with pytest.raises(Conflict) as exc:
         services.invitation_accept(token=token, user=dave)
     assert exc.value.code == "invitation_expired"
-    assert not Membership.objects.filter(user=dave).exists()
+    assert not Membership.objects.for_org(acme).filter(user=dave).exists()
     invitation.refresh_from_db()
     assert invitation.accepted_at is None
 
@@ -75,12 +75,14 @@ def test_inviter_role_caps_the_granted_role(acme, inviter_role, granted, allowed
     else:
         with pytest.raises(Forbidden):
             invite(acme, inviter, role=granted)
-        assert not Invitation.objects.exists()
+        assert not Invitation.objects.for_org(acme).exists()
 
 
 def test_invitation_loses_force_when_inviter_is_demoted(acme, alice, carol):
     _, token = invite(acme, carol, role=Role.ADMIN)
-    services.membership_change_role(membership=Membership.objects.get(user=carol), actor=alice, role=Role.AGENT)
+    services.membership_change_role(
+        membership=Membership.objects.for_org(acme).get(user=carol), actor=alice, role=Role.AGENT
+    )
     with pytest.raises(Conflict):
         services.invitation_accept(token=token, user=UserFactory(email="dave@acme.test"))
 
@@ -100,7 +102,7 @@ def test_malformed_email_is_refused(acme, alice):
     with pytest.raises(ApplicationError) as exc:
         invite(acme, alice, email="not-an-address")
     assert exc.value.code == "invalid_email"
-    assert not Invitation.objects.exists()
+    assert not Invitation.objects.for_org(acme).exists()
 
 
 def test_unknown_role_is_refused(acme, alice):
@@ -136,14 +138,14 @@ def test_signup_with_weak_password_creates_nothing(acme, alice):
     with pytest.raises(ApplicationError) as exc:
         services.invitation_accept_with_signup(token=token, password="123")
     assert exc.value.code == "weak_password"
-    assert not Membership.objects.filter(user__email="dave@acme.test").exists()
-    assert Invitation.objects.get().accepted_at is None
+    assert not Membership.objects.for_org(acme).filter(user__email="dave@acme.test").exists()
+    assert Invitation.objects.for_org(acme).get().accepted_at is None
 
 
 def test_last_owner_cannot_be_removed_or_demoted(acme, alice):
-    owner = Membership.objects.get(user=alice)
+    owner = Membership.objects.for_org(acme).get(user=alice)
     with pytest.raises(Conflict):
         services.membership_remove(membership=owner, actor=alice)
     with pytest.raises(Conflict):
         services.membership_change_role(membership=owner, actor=alice, role=Role.ADMIN)
-    assert Membership.objects.get(user=alice).role == Role.OWNER
+    assert Membership.objects.for_org(acme).get(user=alice).role == Role.OWNER

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from orgs import services
 from orgs.models import Invitation, Membership, Role
+from orgs.tenancy import memberships_of
 from orgs.tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,7 @@ def test_members_page_explains_a_refused_invitation(client, acme, carol):
     response = client.post(reverse("org_members", args=["acme"]), {"email": "dave@acme.test", "role": "owner"})
     assert response.status_code == 403
     assert "cannot invite someone as Owner" in response.content.decode()
-    assert not Invitation.objects.exists()
+    assert not Invitation.objects.for_org(acme).exists()
 
 
 def test_agent_cannot_invite(client, acme, bob):
@@ -71,7 +72,7 @@ def test_agent_cannot_invite(client, acme, bob):
         client.post(reverse("org_members", args=["acme"]), {"email": "d@acme.test", "role": "member"}).status_code
         == 403
     )
-    assert not Invitation.objects.exists()
+    assert not Invitation.objects.for_org(acme).exists()
 
 
 def test_invitee_signs_up_and_lands_in_the_organization(client, acme, alice):
@@ -81,7 +82,7 @@ def test_invitee_signs_up_and_lands_in_the_organization(client, acme, alice):
     assert "Join Acme Inc" in page and "Create account and join" in page
     response = client.post(url, {"name": "Dave", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == reverse("org_dashboard", args=["acme"])
-    assert Membership.objects.get(user__email="dave@acme.test").role == Role.AGENT
+    assert Membership.objects.for_org(acme).get(user__email="dave@acme.test").role == Role.AGENT
     # The link is spent: a second visit says so and changes nothing.
     client.logout()
     again = client.get(url)
@@ -99,7 +100,7 @@ def test_existing_user_accepts_while_signed_in(client, acme, alice, gina):
     client.force_login(gina)
     response = client.post(reverse("invitation_accept", args=[token]))
     assert response.status_code == 302
-    assert Membership.objects.filter(user=gina).count() == 2
+    assert memberships_of(gina).count() == 2  # one in each organization
 
 
 def test_home_lists_organizations_of_a_user_in_several(client, acme, globex, alice):
@@ -129,29 +130,29 @@ def test_owner_changes_a_role_and_removes_a_member(client, acme, alice, bob):
     client.force_login(alice)
     response = client.post(reverse("member_role", args=["acme", bob.public_id]), {"role": "admin"})
     assert response.status_code == 302
-    assert Membership.objects.get(user=bob).role == Role.ADMIN
+    assert Membership.objects.for_org(acme).get(user=bob).role == Role.ADMIN
     client.post(reverse("member_remove", args=["acme", bob.public_id]))
-    assert not Membership.objects.filter(user=bob).exists()
+    assert not Membership.objects.for_org(acme).filter(user=bob).exists()
 
 
 def test_last_owner_cannot_leave_from_the_page(client, acme, alice):
     client.force_login(alice)
     response = client.post(reverse("member_remove", args=["acme", alice.public_id]), follow=True)
     assert "at least one owner" in response.content.decode()
-    assert Membership.objects.filter(user=alice, role=Role.OWNER).exists()
+    assert Membership.objects.for_org(acme).filter(user=alice, role=Role.OWNER).exists()
 
 
 def test_members_of_another_org_cannot_be_changed_through_own_org(client, acme, globex, alice, gina):
     client.force_login(alice)
     assert client.post(reverse("member_role", args=["acme", gina.public_id]), {"role": "member"}).status_code == 404
     assert client.post(reverse("member_remove", args=["globex", gina.public_id])).status_code == 404
-    assert Membership.objects.get(user=gina).role == Role.OWNER
+    assert Membership.objects.for_org(globex).get(user=gina).role == Role.OWNER
 
 
 def test_agent_cannot_change_roles(client, acme, alice, bob):
     client.force_login(bob)
     assert client.post(reverse("member_role", args=["acme", alice.public_id]), {"role": "member"}).status_code == 403
-    assert Membership.objects.get(user=alice).role == Role.OWNER
+    assert Membership.objects.for_org(acme).get(user=alice).role == Role.OWNER
 
 
 def test_admin_requires_mfa_from_settings(client, acme, carol, bob):

@@ -39,7 +39,7 @@ def start(client, **body):
 def test_an_agent_cannot_start_a_session_in_a_colleagues_name(acme, bob, carol):
     response = start(as_user(bob), agent_id=carol.public_id)
     assert response.status_code == 403 and response.json()["error"]["code"] == "assign_forbidden"
-    assert not SupportSession.objects.exists()
+    assert not SupportSession.objects.for_org(acme).exists()
     mine = start(as_user(bob), agent_id=bob.public_id)
     assert mine.status_code == 201 and mine.json()["agent"]["id"] == bob.public_id
 
@@ -48,7 +48,7 @@ def test_an_admin_assigns_sessions_to_agents_only(acme, carol, bob, mona):
     refused = start(as_user(carol), agent_id=mona.public_id)
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "not_an_agent"
     assert refused.json()["error"]["details"]["field"] == "agent_id"
-    assert not SupportSession.objects.exists()
+    assert not SupportSession.objects.for_org(acme).exists()
     assigned = start(as_user(carol), agent_id=bob.public_id)
     assert assigned.status_code == 201 and assigned.json()["agent"]["id"] == bob.public_id
 

@@ -21,7 +21,7 @@ def started(agent):
 def test_agent_starts_a_session_from_the_dashboard(client, acme, bob):
     client.force_login(bob)
     response = client.post(reverse("session_dashboard", args=["acme"]), {"customer_name": "Carl"})
-    session = SupportSession.objects.get()
+    session = SupportSession.objects.for_org(acme).get()
     assert response["Location"] == reverse("session_viewer", args=["acme", session.public_id])
     page = client.get(response["Location"]).content.decode()
     assert session.code[:3] in page and f"/join/{session.code}" in page and "Copy code" in page
@@ -35,7 +35,7 @@ def test_dashboard_lists_live_sessions_and_history_with_duration(client, acme, b
 
     live = started(bob)
     done = started(bob)
-    SupportSession.objects.filter(pk=done.pk).update(
+    SupportSession.objects.for_org(acme).filter(pk=done.pk).update(
         status=Status.ENDED,
         end_reason="agent_ended",
         started_at=timezone.now() - timedelta(seconds=125),
@@ -98,4 +98,4 @@ def test_member_without_session_scopes_is_refused(client, acme):
     client.force_login(viewer)
     assert client.get(reverse("session_dashboard", args=["acme"])).status_code == 403
     assert client.post(reverse("session_dashboard", args=["acme"])).status_code == 403
-    assert not SupportSession.objects.exists()
+    assert not SupportSession.objects.for_org(acme).exists()

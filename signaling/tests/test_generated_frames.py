@@ -311,7 +311,11 @@ class Session:
 
 
 def _grant_consent(session_id: str) -> None:
-    session = SupportSession.objects.select_related("organization", "agent").get(public_id=session_id)
+    session = (
+        SupportSession.objects.filter(organization__slug="acme")
+        .select_related("organization", "agent")
+        .get(public_id=session_id)
+    )
     services.session_grant_consent(session=session, actor=services.Actor(kind="customer"))
 
 
@@ -321,7 +325,9 @@ def notice(role: str, *, online: bool) -> dict:
 
 @database_sync_to_async
 def recorded(session_id: str) -> int:
-    return SessionEvent.objects.filter(session__public_id=session_id, type__in=["chat", "control_request"]).count()
+    return SessionEvent.objects.filter(
+        session__organization__slug="acme", session__public_id=session_id, type__in=["chat", "control_request"]
+    ).count()
 
 
 async def exchange(session: Session, frame: tuple[str, Any]) -> None:

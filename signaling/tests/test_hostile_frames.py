@@ -50,13 +50,13 @@ async def send_frame(communicator: WebsocketCommunicator, *, text: str | None = 
 
 @database_sync_to_async
 def chat_lines(session_id: str) -> list[str]:
-    events = SessionEvent.objects.filter(session__public_id=session_id, type="chat")
+    events = SessionEvent.objects.filter(session__organization__slug="acme", session__public_id=session_id, type="chat")
     return [event.data.get("text") for event in events]
 
 
 @database_sync_to_async
 def status_of(session_id: str) -> str:
-    return SupportSession.objects.get(public_id=session_id).status
+    return SupportSession.objects.filter(organization__slug="acme").get(public_id=session_id).status
 
 
 # --- the presence socket ----------------------------------------------------------------------------------------
@@ -310,7 +310,9 @@ async def test_control_messages_have_their_own_limit(acme, bob):
     assert message["sdp"] == "v=0"
     assert burst <= relayed < burst + 5 and relayed + len(codes) == burst + 5
     recorded = await database_sync_to_async(
-        lambda: SessionEvent.objects.filter(session__public_id=session_id, type="control_request").count()
+        lambda: SessionEvent.objects.filter(
+            session__organization__slug="acme", session__public_id=session_id, type="control_request"
+        ).count()
     )()
     assert recorded == relayed
     await agent.disconnect()

@@ -37,7 +37,7 @@ def make_api_key(user) -> tuple[str, str]:
 
 @database_sync_to_async
 def revoke_api_key(public_id: str) -> None:
-    api_key_revoke(key=APIKey.objects.get(public_id=public_id))
+    api_key_revoke(key=APIKey.objects.filter(organization__slug="acme").get(public_id=public_id))
 
 
 async def hello_socket(*, token: str | None = None, path: str = "/ws/v1/hello", headers=()):
@@ -157,7 +157,9 @@ async def test_sockets_close_when_the_member_is_removed(acme, alice, bob, carol)
     while notice["online"]:  # over Redis the agent's earlier "online" notice may still be on its way
         notice = await next_of(customer, "peer", timeout=5)
     assert notice == {"v": 1, "type": "peer", "role": "agent", "online": False}
-    assert await database_sync_to_async(lambda: SupportSession.objects.get(public_id=session_id).is_live)()
+    assert await database_sync_to_async(
+        lambda: SupportSession.objects.filter(organization__slug="acme").get(public_id=session_id).is_live
+    )()
     await customer.disconnect()
     await carols.disconnect()
 

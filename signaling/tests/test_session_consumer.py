@@ -34,7 +34,7 @@ def new_session(agent, *, join=True):
 
 @database_sync_to_async
 def status_of(session_id):
-    return SupportSession.objects.get(public_id=session_id).status
+    return SupportSession.objects.filter(organization__slug="acme").get(public_id=session_id).status
 
 
 async def open_socket(path, headers=()):
@@ -157,7 +157,11 @@ async def test_only_the_customer_consents_and_controls(acme, bob):
     await customer.send_json_to({"type": "control.grant"})
     await next_of(agent, "control.grant")
     types = await database_sync_to_async(
-        lambda: list(SessionEvent.objects.filter(session__public_id=session_id).values_list("type", flat=True))
+        lambda: list(
+            SessionEvent.objects.filter(session__organization__slug="acme", session__public_id=session_id).values_list(
+                "type", flat=True
+            )
+        )
     )()
     assert "control_request" in types and "control_grant" in types
     await agent.disconnect()
@@ -222,7 +226,8 @@ async def test_ended_and_expired_sessions_refuse(acme, bob):
     session_id, token = await new_session(bob)
     await database_sync_to_async(
         lambda: services.session_end(
-            session=SupportSession.objects.get(public_id=session_id), actor=services.Actor(kind="agent", user=bob)
+            session=SupportSession.objects.filter(organization__slug="acme").get(public_id=session_id),
+            actor=services.Actor(kind="agent", user=bob),
         )
     )()
     communicator, connected, _ = await open_socket(f"/ws/v1/sessions/{session_id}?customer_token={token}")
@@ -232,7 +237,9 @@ async def test_ended_and_expired_sessions_refuse(acme, bob):
 
     expired_id, _ = await new_session(bob, join=False)
     await database_sync_to_async(
-        lambda: services.session_expire(session=SupportSession.objects.get(public_id=expired_id))
+        lambda: services.session_expire(
+            session=SupportSession.objects.filter(organization__slug="acme").get(public_id=expired_id)
+        )
     )()
     cookie = await session_cookie_for(bob)
     communicator, connected, _ = await open_socket(f"/ws/v1/sessions/{expired_id}", [(b"cookie", cookie)])

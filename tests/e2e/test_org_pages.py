@@ -37,7 +37,7 @@ def test_owner_invites_and_invitee_joins(live_server, page, screenshot, acme, al
     invitee.get_by_role("button", name="Create account and join").click()
     invitee.wait_for_url(f"{live_server.url}/o/acme/")
     assert invitee.get_by_text("Welcome to Acme Inc.").is_visible()
-    assert Membership.objects.get(user__email="dave@acme.test").role == "agent"
+    assert Membership.objects.for_org(acme).get(user__email="dave@acme.test").role == "agent"
 
     # The spent link now explains itself.
     invitee.goto(f"{live_server.url}/invitations/{path}")

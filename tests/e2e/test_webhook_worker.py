@@ -101,7 +101,10 @@ def test_killed_worker_delivery_is_delivered_exactly_once_more(acme, tmp_path):
         finally:
             app.conf.task_always_eager = True
         wait_for(
-            lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == WebhookDelivery.Status.SUCCEEDED,
+            lambda: (
+                WebhookDelivery.objects.filter(endpoint=endpoint).get(pk=delivery.pk).status
+                == WebhookDelivery.Status.SUCCEEDED
+            ),
             30,
             "the second worker to deliver",
         )

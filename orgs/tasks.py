@@ -1,0 +1,12 @@
+"""Periodic organization housekeeping (Celery beat)."""
+
+from celery import shared_task
+
+from . import privacy
+
+
+@shared_task(name="orgs.purge_deleted_organizations")
+def purge_deleted_organizations() -> int:
+    """Purge the organizations deleted longer ago than their grace period; returns how many. Idempotent: an
+    organization already purged is no longer found."""
+    return privacy.organizations_purge_due()
