@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connect.settings")
 app = Celery("connect")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Autodiscovery looks for ``<installed app>.tasks``; the webhook tasks live in a package of the integrations app.
+app.autodiscover_tasks(["integrations.webhooks"])

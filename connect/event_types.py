@@ -1,6 +1,6 @@
 """Every domain event, declared once: its name, what it means, and the fields its payload holds.
 
-The webhook catalogue (``integrations.catalogue``), the subscription choices and the event list in
+The webhook catalogue (``integrations.webhooks.catalogue``), the subscription choices and the event list in
 ``docs/webhooks.md`` (``python manage.py events_doc --write``) are all computed from these declarations, so an event
 cannot exist in one place and be missing from another. The mechanism that emits them is :mod:`connect.events`.
 

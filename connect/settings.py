@@ -68,7 +68,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
-    "integrations.oidc",
+    "integrations.sso.oidc",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -213,8 +213,8 @@ CONNECT_ADMIN_REQUIRE_MFA = env.bool("CONNECT_ADMIN_REQUIRE_MFA", default=not DE
 # Failed sign-ins are counted by django-axes (below) for every entry point alike, with an admin-visible record;
 # allauth's own failed-login limit would stop the web form before axes sees the attempt.
 ACCOUNT_RATE_LIMITS = {"login_failed": None}
-# Organization SSO (integrations.oidc): the organization's identity provider vouches for the address.
-SOCIALACCOUNT_ADAPTER = "integrations.sso.SocialAccountAdapter"
+# Organization SSO (integrations.sso.oidc): the organization's identity provider vouches for the address.
+SOCIALACCOUNT_ADAPTER = "integrations.sso.adapter.SocialAccountAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
@@ -264,16 +264,16 @@ CONNECT_ORGANIZATION_PURGE_DAYS = env.int("CONNECT_ORGANIZATION_PURGE_DAYS", def
 OAUTH2_PROVIDER_APPLICATION_MODEL = "integrations.Application"
 OAUTH2_PROVIDER = {
     "SCOPES": SCOPES,
-    "SCOPES_BACKEND_CLASS": "integrations.oauth.ApplicationScopes",
+    "SCOPES_BACKEND_CLASS": "integrations.credentials.oauth.ApplicationScopes",
     "PKCE_REQUIRED": True,
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("CONNECT_OAUTH_TOKEN_SECONDS", default=3600),
-    "ACCESS_TOKEN_GENERATOR": "integrations.oauth.generate_access_token",
-    "REFRESH_TOKEN_GENERATOR": "integrations.oauth.generate_refresh_token",
+    "ACCESS_TOKEN_GENERATOR": "integrations.credentials.oauth.generate_access_token",
+    "REFRESH_TOKEN_GENERATOR": "integrations.credentials.oauth.generate_refresh_token",
     "ROTATE_REFRESH_TOKEN": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
     "OIDC_ENABLED": False,
     # Looks the client up by client_id across organizations, by name (orgs.tenancy).
-    "OAUTH2_VALIDATOR_CLASS": "integrations.oauth.OrganizationOAuth2Validator",
+    "OAUTH2_VALIDATOR_CLASS": "integrations.credentials.oauth.OrganizationOAuth2Validator",
 }
 
 # --- API ------------------------------------------------------------------------------------------

@@ -3,12 +3,10 @@ from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from oauth2_provider import views as oauth_views
 
 from audit import api as audit_api
-from integrations import api as integrations_api
-from integrations.oauth_views import OrganizationIntrospectTokenView
-from integrations.views import OrganizationAuthorizationView, bizgaze_sso, login_router
+from integrations.credentials import urls as credentials_urls
+from integrations.webhooks import urls as webhooks_urls
 from orgs import api as orgs_api
 from orgs import views_mfa, views_privacy
 from sessions import api as session_api
@@ -57,38 +55,9 @@ api_v1 = [
     path("members/<public_id:member_id>", orgs_api.MemberDetailView.as_view(), name="member"),
     path("invitations", orgs_api.InvitationListView.as_view(), name="invitations"),
     path("invitations/<public_id:invitation_id>", orgs_api.InvitationDetailView.as_view(), name="invitation"),
-    path("api-keys", integrations_api.APIKeyListView.as_view(), name="api-keys"),
-    path("api-keys/<public_id:key_id>", integrations_api.APIKeyDetailView.as_view(), name="api-key"),
-    path("oauth-apps", integrations_api.OAuthAppListView.as_view(), name="oauth-apps"),
-    path("oauth-apps/<public_id:client_id>", integrations_api.OAuthAppDetailView.as_view(), name="oauth-app"),
-    path("webhooks", integrations_api.WebhookEndpointListView.as_view(), name="webhooks"),
-    path("webhooks/<public_id:endpoint_id>", integrations_api.WebhookEndpointDetailView.as_view(), name="webhook"),
-    path(
-        "webhooks/<public_id:endpoint_id>/rotate-secret",
-        integrations_api.WebhookRotateSecretView.as_view(),
-        name="webhook-rotate",
-    ),
-    path("webhooks/<public_id:endpoint_id>/test", integrations_api.WebhookTestView.as_view(), name="webhook-test"),
-    path(
-        "webhooks/<public_id:endpoint_id>/deliveries",
-        integrations_api.WebhookDeliveryListView.as_view(),
-        name="webhook-deliveries",
-    ),
-    path(
-        "webhooks/<public_id:endpoint_id>/deliveries/<public_id:delivery_id>/redeliver",
-        integrations_api.WebhookRedeliverView.as_view(),
-        name="webhook-redeliver",
-    ),
-]
-
-# The OAuth2 endpoints third-party apps use; the toolkit's own application-management pages are not exposed
-# (applications belong to organizations and are managed through /api/v1/oauth-apps and the org pages).
-oauth = [
-    path("authorize/", OrganizationAuthorizationView.as_view(), name="authorize"),
-    path("token/", no_store(oauth_views.TokenView.as_view()), name="token"),
-    path("revoke_token/", oauth_views.RevokeTokenView.as_view(), name="revoke-token"),
-    # Only tokens of the calling client's own organization (integrations/oauth_views.py).
-    path("introspect/", OrganizationIntrospectTokenView.as_view(), name="introspect"),
+    # Each integrations package routes its own API (no namespace of their own: the names stay "v1:...").
+    path("", include(credentials_urls.api_urlpatterns)),
+    path("", include(webhooks_urls.api_urlpatterns)),
 ]
 
 urlpatterns = [
@@ -96,17 +65,19 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("accounts/2fa/", views_mfa.mfa_verify, name="mfa_verify"),
-    path("sso", bizgaze_sso, name="bizgaze_sso"),
     path("account/security/", views_mfa.security, name="account_security"),
     path("account/data/export", views_privacy.account_export, name="account_export"),
     path("account/delete/", views_privacy.account_delete, name="account_delete"),
-    path("accounts/login/", login_router, name="account_login"),
+    # Before allauth's: its sign-in page is replaced (addresses of an organization with SSO go to its provider).
+    path("", include("integrations.sso.urls")),
     path("accounts/", include("allauth.urls")),
-    path("oauth/", include((oauth, "oauth2_provider"), namespace="oauth2_provider")),
+    path("oauth/", include((credentials_urls.oauth_urlpatterns, "oauth2_provider"), namespace="oauth2_provider")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("", include("audit.urls")),
     path("", include("sessions.urls")),
     path("", include("orgs.urls")),
+    path("", include("integrations.credentials.urls")),
+    path("", include("integrations.webhooks.urls")),
 ]
 
 admin.site.site_header = "BizGaze Connect administration"

@@ -13,9 +13,9 @@ from connect import outbound
 from orgs.admin import ServiceAdminMixin
 from orgs.tenancy import CrossOrgAdminMixin
 
+from .credentials.services import api_key_revoke, oauth_application_delete
 from .models import APIKey, OrganizationSSO
-from .services import api_key_revoke, oauth_application_delete
-from .sso import oidc_configure, sso_oidc_clear, sso_operator_configure
+from .sso.services import oidc_configure, sso_oidc_clear, sso_operator_configure
 
 
 @admin.register(APIKey)

@@ -14,13 +14,19 @@ second factor was given and which organizations' identity providers signed it in
 sign-in gave a code. Turning a requirement on ends the credentials that no longer satisfy it
 (:func:`end_unsatisfying_credentials`), and every change that ends or narrows a credential is announced
 (:func:`announce`) to the server processes, which re-check and close the sockets it opened (signaling.revocation).
+
+orgs does not import the apps that own some credentials and requirements; they register here instead (from their
+``AppConfig.ready``): :func:`register_credential` for an organization's machine credentials (API keys), and
+:func:`register_sign_in_requirement` for where an organization's single sign-on requirement is stored. A credential
+kind nobody registered is refused.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import logout
@@ -70,25 +76,61 @@ class Assurance:
         return cls(bool(data.get("second_factor")), frozenset(int(o) for o in data.get("sso_orgs") or ()))
 
 
+# --- Extension points -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInRequirement:
+    """Where an organization's requirement that its members sign in through its identity provider is stored
+    (single sign-on; integrations.sso registers it). The rule itself stays here: members other than owners need
+    a credential the organization's identity provider signed in (``Assurance.sso_orgs``)."""
+
+    # On Membership: its organization requires it now (one query finds every demanding membership).
+    demanding: Q
+    # What ``requires`` reads, fetched with the memberships.
+    select_related: tuple[str, ...]
+    requires: Callable[[Organization], bool]
+    # The organizations that required it at or before a moment: an OAuth2 token issued then was authorized in a
+    # session that met their requirement (see oauth_assurance).
+    required_before: Callable[[datetime], Iterable[int]]
+
+
+# A machine credential's kind (``Principal.kind``) -> whether it is still live (no person behind it to check).
+_CREDENTIALS: dict[str, Callable[[Any], bool]] = {}
+_SIGN_IN_REQUIREMENTS: dict[str, SignInRequirement] = {}
+
+
+def register_credential(kind: str, *, is_live: Callable[[Any], bool]) -> None:
+    """An organization's own credential of ``kind`` (no person acts with it): ``is_live(principal)`` re-reads it,
+    for :func:`principal_refusal`. Registering a kind again replaces it."""
+    _CREDENTIALS[kind] = is_live
+
+
+def register_sign_in_requirement(name: str, requirement: SignInRequirement) -> None:
+    """Where a sign-in requirement of organizations is stored (see :class:`SignInRequirement`); again: replaced."""
+    _SIGN_IN_REQUIREMENTS[name] = requirement
+
+
 # --- The decision ----------------------------------------------------------------------------------------------
 
 
 def _demanding_memberships(user: User) -> list[Membership]:
     """The user's memberships in active organizations that require something of their members."""
+    demanding = Q(organization__require_mfa=True)
+    related = ["organization"]
+    for requirement in _SIGN_IN_REQUIREMENTS.values():
+        demanding |= requirement.demanding
+        related.extend(requirement.select_related)
     return list(
         memberships_of(user)
         .filter(organization__status=Organization.Status.ACTIVE)
-        .filter(
-            Q(organization__require_mfa=True)
-            | Q(organization__sso__require_sso=True, organization__sso__oidc_issuer__gt="")
-        )
-        .select_related("organization", "organization__sso")
+        .filter(demanding)
+        .select_related(*related)
     )
 
 
 def _sso_required(organization: Organization) -> bool:
-    sso = getattr(organization, "sso", None)
-    return bool(sso and sso.require_sso and sso.oidc_issuer)
+    return any(requirement.requires(organization) for requirement in _SIGN_IN_REQUIREMENTS.values())
 
 
 def person_refusal(user: User, assurance: Assurance) -> AccessRefused | None:
@@ -132,13 +174,9 @@ def oauth_assurance(access_token: Any) -> Assurance:
         getattr(device, "created_at", None) is not None and device.created_at <= issued
         for device in devices_for_user(user, confirmed=True)
     )
-    from integrations.models import OrganizationSSO
-
-    sso_orgs = (
-        OrganizationSSO.objects.unscoped("which organizations required single sign-on before this token was issued")
-        .filter(require_sso=True, require_sso_since__isnull=False, require_sso_since__lte=issued)
-        .values_list("organization_id", flat=True)
-    )
+    sso_orgs: set[int] = set()
+    for requirement in _SIGN_IN_REQUIREMENTS.values():
+        sso_orgs.update(requirement.required_before(issued))
     return Assurance(second_factor, frozenset(sso_orgs))
 
 
@@ -152,18 +190,8 @@ def principal_refusal(principal: Any, *, require_membership: bool = False) -> Ac
         _("The credential that opened this connection was revoked."), code="credential_revoked", status_code=401
     )
     kind = principal.kind
-    if kind == "api_key":
-        from integrations.models import APIKey
-
-        key = (
-            APIKey.objects.for_org(principal.organization)
-            .select_related("organization")
-            .filter(public_id=principal.credential_id)
-            .first()
-        )
-        if key is None or key.state != "active" or not key.organization.is_active:
-            return gone
-        return None
+    if kind in _CREDENTIALS:  # an organization's own credential (an API key): live or not, nobody else to check
+        return None if _CREDENTIALS[kind](principal) else gone
     if kind == "native":
         from .models import Device
 

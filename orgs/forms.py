@@ -51,34 +51,3 @@ class RetentionForm(forms.Form):
     session_log_retention_days = _retention_field(_("Session logs"))
     chat_retention_days = _retention_field(_("Chat"))
     audit_retention_days = _retention_field(_("Audit log"))
-
-
-class SSOForm(forms.Form):
-    oidc_issuer = forms.URLField(
-        label=_("Issuer URL"),
-        max_length=200,
-        assume_scheme="https",
-        help_text=_("Its discovery document is at <issuer>/.well-known/openid-configuration."),
-    )
-    oidc_client_id = forms.CharField(label=_("Client id"), max_length=200)
-    oidc_client_secret = forms.CharField(
-        label=_("Client secret"),
-        max_length=500,
-        required=False,
-        widget=forms.PasswordInput,
-        help_text=_("Leave empty to keep the current secret."),
-    )
-    email_domains = forms.MultipleChoiceField(
-        label=_("E-mail domains"), widget=forms.CheckboxSelectMultiple, choices=[]
-    )
-    default_role = forms.ChoiceField(
-        label=_("Role of people signing in for the first time"),
-        choices=[(Role.AGENT, Role.AGENT.label), (Role.MEMBER, Role.MEMBER.label)],
-    )
-    require_sso = forms.BooleanField(
-        label=_("Require single sign-on (owners keep a password, audited)"), required=False
-    )
-
-    def __init__(self, *args, domains: list[str], **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["email_domains"].choices = [(d, d) for d in domains]

@@ -6,11 +6,17 @@ Celery beat task all call these; none of them holds a rule of its own.
 
 Records that must outlive a person keep a snapshot instead of a foreign key: audit entries (their labels are
 pseudonymized) and support sessions (``agent_label``). Everything else a person owns goes with their row.
+
+Apps that orgs does not import hold personal data too (the API keys a person created, the OAuth2 applications
+they registered): they register a :class:`PersonalData` provider (:func:`register_personal_data`) from their
+``AppConfig.ready``, which adds its section to the export and runs before the erasure deletes the row.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,8 +38,28 @@ EXPORT_FORMAT = "bizgaze-connect-export/1"
 CROSSES_FOR_THE_PERSON = "a person's own data, in every organization they worked in (GDPR export and erasure)"
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
+    """A moment as the export writes it (ISO 8601), or ``None``."""
     return moment.isoformat() if moment else None
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """What another app holds about a person: ``export(user)`` is its section of the export (credentials described,
+    never reproduced); ``before_erasure(user)`` runs in the erasure's transaction before the person's row is
+    deleted (detach what belongs to an organization, so the cascade does not take it)."""
+
+    export: Callable[[User], list[dict[str, Any]]] | None = None
+    before_erasure: Callable[[User], None] | None = None
+
+
+# The export's key -> its provider, in registration order (the export's sections follow it).
+_PERSONAL_DATA: dict[str, PersonalData] = {}
+
+
+def register_personal_data(name: str, provider: PersonalData) -> None:
+    """Add ``name`` to every export and erasure (registering a name again replaces its provider)."""
+    _PERSONAL_DATA[name] = provider
 
 
 # --- Export (art. 15 and 20) -----------------------------------------------------------------------------------
@@ -44,7 +70,6 @@ def user_export(*, user: User) -> dict[str, Any]:
 
     Credentials are described, never reproduced: no token, key, secret or hash leaves in an export, so a leaked
     export signs nobody in."""
-    from integrations.models import APIKey
     from sessions.models import SupportSession
 
     from .mfa import has_confirmed_device
@@ -56,39 +81,33 @@ def user_export(*, user: User) -> dict[str, Any]:
         .select_related("organization")
         .order_by("created_at")
     )
-    keys = (
-        APIKey.objects.unscoped(CROSSES_FOR_THE_PERSON)
-        .filter(created_by=user)
-        .select_related("organization")
-        .order_by("created_at")
-    )
-    return {
+    export: dict[str, Any] = {
         "format": EXPORT_FORMAT,
-        "exported_at": _iso(timezone.now()),
+        "exported_at": iso(timezone.now()),
         "profile": {
             "id": user.public_id,
             "email": user.email,
             "name": user.name,
-            "date_joined": _iso(user.date_joined),
-            "last_login": _iso(user.last_login),
+            "date_joined": iso(user.date_joined),
+            "last_login": iso(user.last_login),
             "two_factor_enabled": has_confirmed_device(user),
         },
         "memberships": [
             {
-                "organization": _org_ref(m.organization),
+                "organization": org_ref(m.organization),
                 "role": m.role,
-                "since": _iso(m.created_at),
+                "since": iso(m.created_at),
             }
             for m in memberships
         ],
         "sessions": [
             {
                 "id": s.public_id,
-                "organization": _org_ref(s.organization),
+                "organization": org_ref(s.organization),
                 "status": s.status,
-                "created_at": _iso(s.created_at),
-                "started_at": _iso(s.started_at),
-                "ended_at": _iso(s.ended_at),
+                "created_at": iso(s.created_at),
+                "started_at": iso(s.started_at),
+                "ended_at": iso(s.ended_at),
                 "end_reason": s.end_reason,
                 "customer_name": s.customer_name,
             }
@@ -99,30 +118,22 @@ def user_export(*, user: User) -> dict[str, Any]:
                 "id": d.public_id,
                 "name": d.name,
                 "platform": d.platform,
-                "created_at": _iso(d.created_at),
-                "last_seen_at": _iso(d.last_seen_at),
+                "created_at": iso(d.created_at),
+                "last_seen_at": iso(d.last_seen_at),
                 "last_ip": d.last_ip,
-                "revoked_at": _iso(d.revoked_at),
+                "revoked_at": iso(d.revoked_at),
             }
             for d in Device.objects.filter(user=user).order_by("created_at")
         ],
-        "api_keys": [
-            {
-                "id": k.public_id,
-                "organization": _org_ref(k.organization),
-                "name": k.name,
-                "prefix": k.prefix,
-                "scopes": list(k.scopes),
-                "created_at": _iso(k.created_at),
-                "expires_at": _iso(k.expires_at),
-                "revoked_at": _iso(k.revoked_at),
-            }
-            for k in keys
-        ],
     }
+    for name, provider in _PERSONAL_DATA.items():
+        if provider.export is not None:
+            export[name] = provider.export(user)
+    return export
 
 
-def _org_ref(organization: Organization) -> dict[str, str]:
+def org_ref(organization: Organization) -> dict[str, str]:
+    """How the export names an organization."""
     return {"id": organization.public_id, "slug": organization.slug, "name": organization.name}
 
 
@@ -167,7 +178,6 @@ def user_erase(*, user: User, actor: Any = None) -> None:
     system)."""
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
-    from integrations.models import Application
     from sessions.models import SessionEvent, SupportSession
 
     # Lock the person's owner memberships, and the owners of those organizations, so that a concurrent demotion
@@ -197,8 +207,9 @@ def user_erase(*, user: User, actor: Any = None) -> None:
 
     SupportSession.objects.unscoped(CROSSES_FOR_THE_PERSON).filter(agent=user).update(agent_label=ERASED_LABEL)
     SessionEvent.objects.unscoped(CROSSES_FOR_THE_PERSON).filter(actor=user).update(ip=None, user_agent="")
-    # An OAuth2 application belongs to its organization; the toolkit's ``user`` column would cascade it away.
-    Application.objects.unscoped(CROSSES_FOR_THE_PERSON).filter(user=user).update(user=None)
+    for provider in _PERSONAL_DATA.values():
+        if provider.before_erasure is not None:
+            provider.before_erasure(user)
     # Sign-in attempts are kept by address, not by foreign key.
     for model in (AccessAttempt, AccessLog, AccessFailureLog):
         model.objects.filter(username__iexact=user.email).delete()

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from connect import converters  # noqa: F401  (registers <public_id:...>)
-from integrations import views as integration_views
 
 from . import views, views_privacy
 
@@ -16,13 +15,6 @@ urlpatterns = [
     ),
     path("o/<slug:org_slug>/settings/", views.OrganizationSettingsView.as_view(), name="org_settings"),
     path("o/<slug:org_slug>/settings/delete", views_privacy.OrganizationDeleteView.as_view(), name="org_delete"),
-    path("o/<slug:org_slug>/api-keys/", integration_views.APIKeysView.as_view(), name="org_api_keys"),
-    path("o/<slug:org_slug>/webhooks/", integration_views.WebhooksView.as_view(), name="org_webhooks"),
-    path(
-        "o/<slug:org_slug>/api-keys/<public_id:key_id>/revoke",
-        integration_views.APIKeyRevokeView.as_view(),
-        name="api_key_revoke",
-    ),
     path(
         "o/<slug:org_slug>/invitations/<public_id:invitation_id>/revoke",
         views.InvitationRevokeView.as_view(),

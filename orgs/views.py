@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -22,7 +24,6 @@ from .forms import (
     OrganizationSecurityForm,
     RetentionForm,
     RoleForm,
-    SSOForm,
 )
 from .models import Invitation, Membership, Role
 from .tenancy import OrgContext, get_for_org_or_404, org_context_for_user
@@ -209,25 +210,38 @@ class MemberRemoveView(OrgScopedMixin, View):
         return redirect("org_members", org_slug=self.org.organization.slug)
 
 
+@dataclass(frozen=True)
+class SettingsSection:
+    """A card of the organization settings page that another app owns (single sign-on: integrations.sso), so that
+    orgs does not import it. Its form posts ``section=<name>`` to the settings page."""
+
+    # Included in orgs/settings.html, after the cards of orgs, with the page's context.
+    template: str
+    # What the template needs for a plain view of the page: context(view) -> dict.
+    context: Callable[[OrganizationSettingsView], dict[str, Any]]
+    # The POST of its form: save(view, request) -> response (view.page(...) to show the page again with errors).
+    save: Callable[[OrganizationSettingsView, HttpRequest], HttpResponse]
+
+
+_SETTINGS_SECTIONS: dict[str, SettingsSection] = {}
+
+
+def register_settings_section(name: str, section: SettingsSection) -> None:
+    """Add a card to every organization's settings page (registering a name again replaces it)."""
+    _SETTINGS_SECTIONS[name] = section
+
+
 class OrganizationSettingsView(OrgScopedMixin, View):
     required_scope = "org:read"
 
-    def _sso_form(self, data=None) -> SSOForm:
-        from integrations.models import OrganizationSSO
-
-        config = OrganizationSSO.objects.filter(organization=self.org.organization).first()
-        initial = {}
-        if config:
-            initial = {
-                "oidc_issuer": config.oidc_issuer,
-                "oidc_client_id": config.oidc_client_id,
-                "email_domains": config.email_domains,
-                "default_role": config.default_role,
-                "require_sso": config.require_sso,
-            }
-        return SSOForm(data, initial=initial, domains=config.verified_domains if config else [])
-
-    def _page(self, sso_form: SSOForm, retention_form: RetentionForm | None = None, status: int = 200) -> HttpResponse:
+    def page(
+        self,
+        retention_form: RetentionForm | None = None,
+        status: int = 200,
+        sections: dict[str, dict[str, Any]] | None = None,
+    ) -> HttpResponse:
+        """The settings page; ``sections`` gives a registered section's context instead of its own (a form with
+        errors)."""
         organization = self.org.organization
         form = OrganizationSecurityForm(
             initial={name: getattr(organization, name) for name in services.ORGANIZATION_SETTINGS}
@@ -235,26 +249,31 @@ class OrganizationSettingsView(OrgScopedMixin, View):
         retention_form = retention_form or RetentionForm(
             initial={name: getattr(organization, name) for name in services.RETENTION_SETTINGS}
         )
+        context: dict[str, Any] = {}
+        for name, section in _SETTINGS_SECTIONS.items():
+            context.update((sections or {}).get(name) or section.context(self))
         return self.render(
             "orgs/settings.html",
             {
+                **context,
                 "form": form,
-                "sso_form": sso_form,
                 "retention_form": retention_form,
                 "can_edit": self.has_scope("org:write"),
+                "settings_sections": [section.template for section in _SETTINGS_SECTIONS.values()],
             },
             status=status,
         )
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return self._page(self._sso_form())
+        return self.page()
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if not self.has_scope("org:write"):
             raise PermissionDenied
-        if request.POST.get("section") == "sso":
-            return self._save_sso(request)
-        if request.POST.get("section") == "retention":
+        section = request.POST.get("section")
+        if section in _SETTINGS_SECTIONS:
+            return _SETTINGS_SECTIONS[section].save(self, request)
+        if section == "retention":
             return self._save_retention(request)
         form = OrganizationSecurityForm(request.POST)
         if form.is_valid():
@@ -271,37 +290,13 @@ class OrganizationSettingsView(OrgScopedMixin, View):
     def _save_retention(self, request: HttpRequest) -> HttpResponse:
         retention_form = RetentionForm(request.POST)
         if not retention_form.is_valid():
-            return self._page(self._sso_form(), retention_form, status=400)
+            return self.page(retention_form, status=400)
         try:
             services.organization_update_settings(
                 organization=self.org.organization, actor=request.user, **retention_form.cleaned_data
             )
         except ApplicationError as exc:
             retention_form.add_error(exc.details.get("field"), exc.message)
-            return self._page(self._sso_form(), retention_form, status=exc.status_code)
+            return self.page(retention_form, status=exc.status_code)
         messages.success(request, _("Retention saved. Older records are removed once a day."))
-        return redirect("org_settings", org_slug=self.org.organization.slug)
-
-    def _save_sso(self, request: HttpRequest) -> HttpResponse:
-        from integrations.sso import oidc_configure_by_org_admin
-
-        sso_form = self._sso_form(request.POST)
-        if not sso_form.is_valid():
-            return self._page(sso_form, status=400)
-        try:
-            data = sso_form.cleaned_data
-            oidc_configure_by_org_admin(
-                organization=self.org.organization,
-                issuer=data["oidc_issuer"],
-                client_id=data["oidc_client_id"],
-                client_secret=data["oidc_client_secret"],
-                email_domains=data["email_domains"],
-                default_role=data["default_role"],
-                require_sso=data["require_sso"],
-                actor=request.user,
-            )
-        except ApplicationError as exc:
-            sso_form.add_error(exc.details.get("field"), exc.message)
-            return self._page(sso_form, status=exc.status_code)
-        messages.success(request, _("Single sign-on saved."))
         return redirect("org_settings", org_slug=self.org.organization.slug)

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEntry
 from audit.retention import retention_purge
 from audit.services import audit_record
-from integrations.services import api_key_create
+from integrations.credentials.services import api_key_create
 from orgs.tenancy import org_context_for_user
 from sessions.models import SessionEvent, SupportSession
 

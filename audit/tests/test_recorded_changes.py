@@ -15,9 +15,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import AuditEntry
 from audit.services import audit_verify
 from connect.errors import ApplicationError
-from integrations import services as integration_services
-from integrations import sso, webhooks
+from integrations.credentials import services as integration_services
 from integrations.models import APIKey, Application, OrganizationSSO, WebhookEndpoint
+from integrations.sso import services as sso
 from integrations.tests.factories import (
     WEBHOOK_URL,
     APIKeyFactory,
@@ -28,6 +28,7 @@ from integrations.tests.factories import (
     WebhookEventFactory,
 )
 from integrations.tests.receiver import Receiver
+from integrations.webhooks import services as webhooks
 from orgs import mfa, services
 from orgs.models import Invitation, Membership, Organization, Role
 from orgs.tenancy import org_context_for_user

@@ -47,7 +47,7 @@ class CredentialUser:
 
 def principal_from_bearer(token: str, *, ip: str | None = None) -> Principal:
     """Turn a bearer token of any kind into a principal, or raise :class:`ApplicationError` (401)."""
-    from integrations.services import api_key_check
+    from integrations.credentials.services import api_key_check
     from orgs.devices import TokenError, access_token_user
 
     if token.startswith(NATIVE_PREFIX):

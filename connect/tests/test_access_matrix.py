@@ -9,7 +9,7 @@ import base64
 import pytest
 from rest_framework.test import APIClient
 
-from integrations import services as integration_services
+from integrations.credentials import services as integration_services
 from integrations.models import APIKey, Application
 from orgs.models import Membership, Role
 from orgs.tenancy import org_context_for_user

@@ -16,9 +16,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from oauth2_provider.models import get_access_token_model
 from rest_framework.test import APIClient
 
-from integrations import services as integration_services
-from integrations import webhooks
+from integrations.credentials import services as integration_services
 from integrations.models import APIKey, Application
+from integrations.webhooks import services as webhooks
 from orgs import devices
 from orgs.models import DeviceToken
 from orgs.tenancy import org_context_for_user

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from connect import event_types, events
 from connect.errors import ApplicationError
-from integrations import webhooks
-from integrations.catalogue import EVENT_TYPES
+from integrations.credentials.services import api_key_create, api_key_revoke
 from integrations.models import APIKey, WebhookEvent
-from integrations.services import api_key_create, api_key_revoke
 from integrations.tests.receiver import Receiver
+from integrations.webhooks import services as webhooks
+from integrations.webhooks.catalogue import EVENT_TYPES
 from orgs.models import Membership, Organization, Role
 from orgs.services import invitation_accept, invitation_create, membership_change_role
 from orgs.tenancy import org_context_for_user
@@ -41,7 +41,7 @@ def receiver(settings):
 @pytest.fixture
 def endpoint(acme, receiver, monkeypatch):
     """Subscribed to every event type. Nothing is sent: these tests look at the outbox, not at delivery."""
-    from integrations.tasks import deliver_webhook
+    from integrations.webhooks.tasks import deliver_webhook
 
     monkeypatch.setattr(deliver_webhook, "delay", lambda delivery_id: None)
     return webhooks.endpoint_create(organization=acme, url=receiver.url)

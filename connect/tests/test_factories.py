@@ -16,8 +16,8 @@ from django.apps import apps
 from django.db import models
 from rest_framework.test import APIClient
 
-from integrations import services as integration_services
-from integrations import webhooks
+from integrations.credentials import services as integration_services
+from integrations.webhooks import services as webhooks
 from orgs import devices
 from orgs import services as org_services
 from orgs.tests.factories import PASSWORD

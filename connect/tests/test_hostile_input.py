@@ -16,7 +16,7 @@ from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, reso
 from rest_framework.test import APIClient
 
 from connect.api.parsers import MAX_JSON_DEPTH, loads_bounded
-from integrations.sso import make_token
+from integrations.sso.services import make_token
 from integrations.tests.factories import OrganizationSSOFactory, WebhookEndpointFactory
 from sessions.models import Status, SupportSession
 

@@ -31,9 +31,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from connect.scopes import SCOPES
-from integrations import services as integration_services
-from integrations import webhooks
+from integrations.credentials import services as integration_services
 from integrations.models import Application, WebhookEndpoint
+from integrations.webhooks import services as webhooks
 from orgs import devices
 from orgs import services as org_services
 from orgs.tenancy import org_context_for_user

@@ -1,5 +1,5 @@
 """Factories for integrations: API keys, OAuth2 applications, webhooks and single sign-on settings, keeping the
-invariants integrations.services and integrations.webhooks keep.
+invariants integrations.credentials.services and integrations.webhooks.services keep.
 
 Secrets stored hashed come back in plaintext on the instance, under the name the service returns them by:
 ``api_key.secret`` (the key a client presents) and ``application.secret`` (the client secret; the toolkit hashes
@@ -15,7 +15,7 @@ import factory
 from django.utils import timezone
 
 from connect.ids import new_secret, secret_hash
-from integrations import webhooks
+from integrations.credentials.services import API_KEY_PREFIX
 from integrations.models import (
     APIKey,
     Application,
@@ -25,7 +25,7 @@ from integrations.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from integrations.services import API_KEY_PREFIX
+from integrations.webhooks import services as webhooks
 from orgs.models import Role
 from orgs.tests.factories import KeepsPlaintext, OrganizationFactory
 

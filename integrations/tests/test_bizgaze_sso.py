@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from integrations.models import OrganizationSSO
-from integrations.sso import make_token
+from integrations.sso.services import make_token
 from orgs.models import Membership, Role, User
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from rest_framework.test import APIClient
 
-from integrations import services
+from integrations.credentials import services
 from integrations.models import Application
 from orgs.tenancy import org_context_for_user
 

@@ -11,7 +11,7 @@ import base64
 import pytest
 from rest_framework.test import APIClient
 
-from integrations import services
+from integrations.credentials import services
 from integrations.models import Application
 from orgs.tenancy import org_context_for_user
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from jwcrypto import jwk, jwt
 
 from audit.models import AuditEntry
-from integrations.sso import oidc_configure
+from integrations.sso.services import oidc_configure
 from orgs.models import Membership, Role, User
 from orgs.tenancy import memberships_of
 from orgs.tests.factories import PASSWORD

@@ -18,7 +18,7 @@ from django.urls import reverse
 from connect.errors import ApplicationError
 from connect.tests.loopback import LoopbackServer, json_answer
 from integrations.models import OrganizationSSO
-from integrations.sso import oidc_configure
+from integrations.sso.services import oidc_configure
 from orgs.models import User
 
 from .test_oidc import IdentityProvider, configure_acme, sign_in_through_idp

@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from integrations.credentials.services import api_key_create
 from integrations.models import APIKey
-from integrations.services import api_key_create
 from orgs.tenancy import org_context_for_user
 
 pytestmark = pytest.mark.django_db

@@ -14,10 +14,10 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from connect import outbound
-from integrations import webhooks
 from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from integrations.tests.factories import WebhookDeliveryFactory
 from integrations.tests.receiver import Receiver
+from integrations.webhooks import services as webhooks
 from orgs.tenancy import org_context_for_user
 from sessions import services as session_services
 
@@ -287,7 +287,7 @@ def test_webhooks_api(acme, carol, bob, globex, gina, receiver, django_capture_o
 def test_docs_list_every_event_type():
     from pathlib import Path
 
-    from integrations.catalogue import EVENT_TYPES
+    from integrations.webhooks.catalogue import EVENT_TYPES
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
     for event_type in EVENT_TYPES:

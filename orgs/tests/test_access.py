@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
-from integrations.sso import oidc_configure
+from integrations.sso.services import oidc_configure
 from orgs import services
 from orgs.access import SSO_SESSION_KEY
 from orgs.models import Device, Role
@@ -187,7 +187,7 @@ def test_credentials_issued_before_sso_was_required_stop_working(client, acme, a
 
 def test_an_sso_session_and_the_owners_break_glass_still_work(client, acme, alice, bob):
     require_sso(acme)
-    # What the identity provider's sign-in records in the session (integrations.sso.record_sign_in).
+    # What the identity provider's sign-in records in the session (integrations.sso.services.record_sign_in).
     client.force_login(bob)
     session = client.session
     session[SSO_SESSION_KEY] = [acme.pk]

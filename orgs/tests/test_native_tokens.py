@@ -126,7 +126,7 @@ def test_devices_list_and_sign_out(bob, gina):
 
 
 def test_device_endpoints_are_for_people_not_api_keys(acme, alice):
-    from integrations.services import api_key_create
+    from integrations.credentials.services import api_key_create
     from orgs.tenancy import org_context_for_user
 
     _key, secret = api_key_create(org=org_context_for_user(alice, "acme"), name="k", scopes=["members:read"])

@@ -54,7 +54,7 @@ def test_an_admin_assigns_sessions_to_agents_only(acme, carol, bob, mona):
 
 
 def test_an_api_key_cannot_give_a_session_to_a_member(acme, alice, mona):
-    from integrations.services import api_key_create
+    from integrations.credentials.services import api_key_create
     from orgs.tenancy import org_context_for_user
 
     _key, secret = api_key_create(org=org_context_for_user(alice, "acme"), name="crm", scopes=["sessions:write"])

@@ -165,7 +165,7 @@ def test_other_organization_cannot_reach_a_session(agent_client, acme, globex, g
 
 
 def test_api_key_starts_sessions_for_a_named_agent(acme, alice, bob):
-    from integrations.services import api_key_create
+    from integrations.credentials.services import api_key_create
     from orgs.tenancy import org_context_for_user
 
     _key, secret = api_key_create(org=org_context_for_user(alice, "acme"), name="crm", scopes=["sessions:write"])

@@ -15,7 +15,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from connect.tests.test_asgi import session_cookie_for
-from integrations import services as integration_services
+from integrations.credentials import services as integration_services
 from orgs import services as org_services
 from orgs.models import Membership, Organization, Role
 from orgs.tenancy import org_context_for_user

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from connect.asgi import application
 from connect.tests.test_asgi import session_cookie_for
-from integrations.services import api_key_create
+from integrations.credentials.services import api_key_create
 from orgs.tenancy import org_context_for_user
 from orgs.tests.factories import PASSWORD
 from signaling.auth import _ticket_key

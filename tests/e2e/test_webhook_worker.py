@@ -15,9 +15,9 @@ from django.db import connection
 from django.utils import timezone
 
 from connect.celery import app
-from integrations import webhooks
 from integrations.models import WebhookDelivery, WebhookEvent
 from integrations.tests.receiver import Receiver
+from integrations.webhooks import services as webhooks
 
 from .servers import PYTHON, REPO, require_services, server_env
 

@@ -1,6 +1,7 @@
-"""BizGaze suite sign-in, the old product's ``/sso``, kept for compatibility (token format in docs/sso.md).
+"""Single sign-on: the BizGaze suite's sign-in, OpenID Connect per organization, and its requirement.
 
-A token is ``<payload>.<signature>``: the payload is base64url (no padding) of a JSON object
+BizGaze suite sign-in is the old product's ``/sso``, kept for compatibility (token format in docs/sso.md). A token
+is ``<payload>.<signature>``: the payload is base64url (no padding) of a JSON object
 ``{"email", "name", "org", "exp", "nonce"}``; the signature is base64url of HMAC-SHA256 over the payload text with
 the organization's secret. ``exp`` is at most five minutes ahead; each nonce is accepted once.
 """
@@ -13,11 +14,12 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable
+from datetime import datetime
 
-from allauth.core.exceptions import ImmediateHttpResponse
-from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,7 +31,7 @@ from orgs.models import Membership, Organization, Role, User
 from orgs.services import normalize_email, user_mark_email_verified
 from orgs.tenancy import memberships_of
 
-from .models import OrganizationSSO
+from ..models import OrganizationSSO
 
 MAX_AHEAD_SECONDS = 300
 # The sign-in form's "use my password" for an address of an organization with single sign-on (its id).
@@ -116,6 +118,33 @@ def bizgaze_sign_in(token: str, *, ip: str | None = None) -> tuple[User, Organiz
     # The person is the actor (a label, pseudonymized on erasure); the hashed data holds no address.
     audit_record(organization=config.organization, action="sso.bizgaze_sign_in", actor=user, ip=ip)
     return user, config.organization
+
+
+# --- The requirement (orgs.access decides with it) --------------------------------------------------------------
+
+
+def sso_required(organization: Organization) -> bool:
+    """Whether ``organization`` requires its members to sign in through its identity provider now (``sso`` fetched
+    with it)."""
+    sso = getattr(organization, "sso", None)
+    return bool(sso and sso.require_sso and sso.oidc_issuer)
+
+
+def organizations_requiring_sso_before(moment: datetime) -> Iterable[int]:
+    """The organizations that required single sign-on at or before ``moment`` (an OAuth2 token issued then)."""
+    return (
+        OrganizationSSO.objects.unscoped("which organizations required single sign-on before this token was issued")
+        .filter(require_sso=True, require_sso_since__isnull=False, require_sso_since__lte=moment)
+        .values_list("organization_id", flat=True)
+    )
+
+
+SSO_REQUIREMENT = access.SignInRequirement(
+    demanding=Q(organization__sso__require_sso=True, organization__sso__oidc_issuer__gt=""),
+    select_related=("organization__sso",),
+    requires=sso_required,
+    required_before=organizations_requiring_sso_before,
+)
 
 
 # --- OpenID Connect per organization ---------------------------------------------------------------------
@@ -319,48 +348,6 @@ def _provision(config: OrganizationSSO, user: User, ip: str | None) -> None:
             ip=ip,
             data={"role": role},
         )
-
-
-class SocialAccountAdapter(DefaultSocialAccountAdapter):
-    """Only addresses of the organization's domains may sign in through its identity provider."""
-
-    def _config(self, request, sociallogin) -> OrganizationSSO:
-        provider_id = sociallogin.account.get_provider().app.provider_id
-        config = (
-            OrganizationSSO.objects.select_related("organization")
-            .filter(organization__slug=provider_id.removeprefix("org-"))
-            .first()
-        )
-        if config is None or not config.oidc_enabled:
-            raise ImmediateHttpResponse(_sso_refused(request, _("This organization has no single sign-on.")))
-        return config
-
-    def pre_social_login(self, request, sociallogin) -> None:
-        config = self._config(request, sociallogin)
-        email = (sociallogin.user.email or "").lower()
-        if not email or email.rsplit("@", 1)[-1] not in config.email_domains:
-            raise ImmediateHttpResponse(
-                _sso_refused(
-                    request,
-                    _("%(email)s is not an address of %(org)s.")
-                    % {"email": email or "?", "org": config.organization.name},
-                )
-            )
-
-    def is_open_for_signup(self, request, sociallogin) -> bool:
-        # pre_social_login has already checked that the address belongs to the organization's domains.
-        return True
-
-    def save_user(self, request, sociallogin, form=None):
-        user = super().save_user(request, sociallogin, form)
-        user_mark_email_verified(user)
-        return user
-
-
-def _sso_refused(request, message: str):
-    from django.shortcuts import render
-
-    return render(request, "integrations/sso_error.html", {"message": message}, status=403)
 
 
 def record_sign_in(sender, request, user, **kwargs) -> None:

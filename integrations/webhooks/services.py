@@ -29,8 +29,8 @@ from connect import events, outbound
 from connect.errors import ApplicationError
 from orgs.models import Membership, Organization, Role
 
+from ..models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .catalogue import EVENT_TYPES
-from .models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger(__name__)
 

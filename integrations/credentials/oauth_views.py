@@ -1,4 +1,5 @@
-"""OAuth2 token introspection (RFC 7662) inside the calling client's organization.
+"""OAuth2 endpoints inside an organization: authorization by its members only, and token introspection (RFC 7662)
+inside the calling client's organization.
 
 django-oauth-toolkit authenticates the caller (client credentials by HTTP Basic or in the body, or a bearer token)
 but then answers about any token of the server. Here a client learns only about tokens issued to applications of
@@ -14,13 +15,51 @@ from __future__ import annotations
 import hashlib
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
 from oauth2_provider.models import get_access_token_model
-from oauth2_provider.views import IntrospectTokenView
+from oauth2_provider.views import AuthorizationView, IntrospectTokenView
 from oauthlib.common import Request as OAuthlibRequest
 
-from .models import Application
+from orgs.models import Membership, Organization
+from orgs.tenancy import cross_organization
+
+from ..models import Application
+from .oauth import OAUTH_CLIENT_LOOKUP
 
 CALLER_ATTRIBUTE = "oauth_calling_application"
+
+
+class OrganizationAuthorizationView(AuthorizationView):
+    """An application acts inside its organization only, so only that organization's members can authorize it."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            client_id = request.GET.get("client_id") or request.POST.get("client_id") or ""
+            application = (
+                Application.objects.unscoped(OAUTH_CLIENT_LOOKUP)
+                .select_related("organization")
+                .filter(client_id=client_id)
+                .first()
+                if "\x00" not in client_id
+                else None  # the toolkit then answers its own invalid-client page
+            )
+            if (
+                application is not None
+                and not Membership.objects.filter(
+                    user=request.user,
+                    organization=application.organization,
+                    organization__status=Organization.Status.ACTIVE,
+                ).exists()
+            ):
+                error = {
+                    "error": "access_denied",
+                    "description": _("%(app)s belongs to an organization you are not a member of.")
+                    % {"app": application.name},
+                }
+                return render(request, "oauth2_provider/authorize.html", {"error": error}, status=403)
+        with cross_organization(OAUTH_CLIENT_LOOKUP):  # the toolkit finds the client by client_id, in its own code
+            return super().dispatch(request, *args, **kwargs)
 
 
 def token_is_of_callers_organization(caller: Application | None, token_value: str) -> bool:

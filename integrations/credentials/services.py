@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,7 +19,7 @@ from orgs import access
 from orgs.models import User
 from orgs.tenancy import OrgContext
 
-from .models import APIKey, Application
+from ..models import APIKey, Application
 
 API_KEY_PREFIX = "cnk"
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -132,6 +133,18 @@ def api_key_check(secret: str) -> APIKey | None:
         APIKey.objects.for_org(key.organization).filter(pk=key.pk).update(last_used_at=now)
 
     return key
+
+
+def api_key_is_live(principal: Any) -> bool:
+    """Whether the API key a socket or ticket was opened with is still active, in an active organization
+    (registered with ``orgs.access``, which re-checks open credentials without importing this app)."""
+    key = (
+        APIKey.objects.for_org(principal.organization)
+        .select_related("organization")
+        .filter(public_id=principal.credential_id)
+        .first()
+    )
+    return key is not None and key.state == "active" and key.organization.is_active
 
 
 @transaction.atomic

@@ -1,9 +1,13 @@
-"""Webhook delivery on Celery workers."""
+"""Webhook delivery on Celery workers.
+
+The task names are the app's (``integrations.*``), not this module's: the beat schedule (settings) and messages
+already queued name them, so they must not change when the module moves. connect/celery.py discovers this module.
+"""
 
 from celery import shared_task
 from django.utils import timezone
 
-from . import webhooks
+from . import services as webhooks
 
 
 @shared_task(name="integrations.deliver_webhook", acks_late=True, reject_on_worker_lost=True)

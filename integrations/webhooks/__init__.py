@@ -1,0 +1,1 @@
+"""Webhooks: the outbox that records events for an organization's endpoints, and their signed delivery."""
