@@ -181,12 +181,15 @@ def audit_verify(*, organization: Organization) -> chain.Verification:
     )
 
 
-def audit_pseudonymize(*, person_id: str, label: str = ERASED_LABEL) -> int:
-    """Replace a person's labels and addresses in every organization's log (erasure). Hashes do not cover these
-    columns, so every chain still verifies. Answers how many entries changed."""
+def audit_pseudonymize(
+    *, person_id: str, also_targets: list[str] | tuple[str, ...] = (), label: str = ERASED_LABEL
+) -> int:
+    """Replace a person's labels and addresses in every organization's log (erasure), and the labels of entries about
+    ``also_targets`` (objects labelled with their personal data, such as invitations addressed to them). Hashes do not
+    cover these columns, so every chain still verifies. Answers how many entries changed."""
     entries = AuditEntry.objects.unscoped("erasing a person reaches every organization they acted in")
     changed = entries.filter(actor_id=person_id).update(actor_label=label, ip=None)
-    return changed + entries.filter(target_id=person_id).update(target_label=label)
+    return changed + entries.filter(target_id__in=[person_id, *also_targets]).update(target_label=label)
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from audit.services import ERASED_LABEL, audit_pseudonymize, audit_record, purge
 from connect.errors import Conflict, Forbidden
 
 from . import access
-from .models import Device, Membership, Organization, Role, User
+from .models import Device, Invitation, Membership, Organization, Role, User
 from .tenancy import memberships_of
 
 logger = logging.getLogger(__name__)
@@ -203,7 +203,12 @@ def user_erase(*, user: User, actor: Any = None) -> None:
             target=user,
             data={"user_id": person_id, "role": membership.role},
         )
-    audit_pseudonymize(person_id=person_id)
+    # Invitations addressed to them carry their address: it goes, and so does the label of their audit entries.
+    invitations = Invitation.objects.unscoped(CROSSES_FOR_THE_PERSON).filter(email__iexact=user.email)
+    invitation_ids = list(invitations.values_list("public_id", flat=True))
+    for invitation_id in invitation_ids:
+        invitations.filter(public_id=invitation_id).update(email=f"erased-{invitation_id}@erased.invalid")
+    audit_pseudonymize(person_id=person_id, also_targets=invitation_ids)
 
     SupportSession.objects.unscoped(CROSSES_FOR_THE_PERSON).filter(agent=user).update(agent_label=ERASED_LABEL)
     SessionEvent.objects.unscoped(CROSSES_FOR_THE_PERSON).filter(actor=user).update(ip=None, user_agent="")

@@ -28,7 +28,7 @@ from connect.api.parsers import loads_bounded
 from connect.errors import ApplicationError
 from orgs import access
 from orgs.models import Membership, Organization, Role, User
-from orgs.services import normalize_email, user_mark_email_verified
+from orgs.services import membership_add, normalize_email, user_mark_email_verified
 from orgs.tenancy import memberships_of
 
 from ..models import OrganizationSSO
@@ -103,18 +103,7 @@ def bizgaze_sign_in(token: str, *, ip: str | None = None) -> tuple[User, Organiz
         user_mark_email_verified(user)
     if not user.is_active:
         raise SSOError(_("This account is disabled."))
-    membership = Membership.objects.for_org(config.organization).filter(user=user).first()
-    if membership is None:
-        role = config.default_role if config.default_role in Role.values else Role.AGENT
-        Membership.objects.create(organization=config.organization, user=user, role=role)
-        audit_record(
-            organization=config.organization,
-            action="sso.provisioned",
-            actor=user,
-            target=user,
-            ip=ip,
-            data={"role": role, "via": "bizgaze"},
-        )
+    _provision(config, user, ip, via="bizgaze")
     # The person is the actor (a label, pseudonymized on erasure); the hashed data holds no address.
     audit_record(organization=config.organization, action="sso.bizgaze_sign_in", actor=user, ip=ip)
     return user, config.organization
@@ -336,18 +325,21 @@ def sso_for_email(email: str) -> OrganizationSSO | None:
     return None
 
 
-def _provision(config: OrganizationSSO, user: User, ip: str | None) -> None:
-    if not Membership.objects.for_org(config.organization).filter(user=user).exists():
-        role = config.default_role if config.default_role in Role.values else Role.AGENT
-        Membership.objects.create(organization=config.organization, user=user, role=role)
-        audit_record(
-            organization=config.organization,
-            action="sso.provisioned",
-            actor=user,
-            target=user,
-            ip=ip,
-            data={"role": role},
-        )
+def _provision(config: OrganizationSSO, user: User, ip: str | None, *, via: str = "oidc") -> None:
+    """A person the organization's identity provider vouched for becomes a member with its default role: through the
+    membership service (``member.added``, its event), and the sign-in that did it is recorded (``sso.provisioned``)."""
+    if Membership.objects.for_org(config.organization).filter(user=user).exists():
+        return
+    role = config.default_role if config.default_role in Role.values else Role.AGENT
+    membership_add(organization=config.organization, user=user, role=role)
+    audit_record(
+        organization=config.organization,
+        action="sso.provisioned",
+        actor=user,
+        target=user,
+        ip=ip,
+        data={"role": role, "via": via},
+    )
 
 
 def record_sign_in(sender, request, user, **kwargs) -> None:

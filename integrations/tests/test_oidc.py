@@ -159,6 +159,9 @@ def test_first_sign_in_provisions_a_member_of_the_right_organization(client, idp
     assert AuditEntry.objects.filter(
         organization__slug="acme", action="sso.provisioned", actor_id=dan.public_id
     ).exists()
+    # Through the membership service: the organization's log (and its member.added event) say he joined.
+    added = AuditEntry.objects.filter(organization__slug="acme", action="member.added", target_id=dan.public_id)
+    assert added.get().data == {"role": "agent"}
 
 
 @pytest.mark.parametrize(

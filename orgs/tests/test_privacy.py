@@ -133,7 +133,19 @@ def bob_in_history(acme, globex, alice, bob):
     key = APIKeyFactory(organization=acme, created_by=bob)
     app = ApplicationFactory(organization=acme, user=bob)
     token = DeviceTokenFactory(device__user=bob)
-    return {"session": bobs_session, "alices_session": alices_session, "key": key, "app": app, "token": token}
+    invitation = InvitationFactory(organization=globex, email="BOB@acme.test", invited_by=None)
+    audit_record(organization=globex, action="invitation.created", actor=None, target=invitation)
+    others = InvitationFactory(organization=acme, email="dora@acme.test", invited_by=alice)
+    audit_record(organization=acme, action="invitation.created", actor=alice, target=others)
+    return {
+        "session": bobs_session,
+        "alices_session": alices_session,
+        "key": key,
+        "app": app,
+        "token": token,
+        "invitation": invitation,
+        "others_invitation": others,
+    }
 
 
 def test_erasing_a_user_keeps_the_history_labelled_and_the_chains_whole(bob_in_history, acme, globex, alice, bob):
@@ -167,6 +179,14 @@ def test_erasing_a_user_keeps_the_history_labelled_and_the_chains_whole(bob_in_h
     assert Membership.objects.for_org(acme).filter(user=alice, role=Role.OWNER).exists()
     assert APIKey.objects.for_org(acme).filter(pk=bob_in_history["key"].pk, created_by=None).exists()
     assert Application.objects.for_org(acme).filter(pk=bob_in_history["app"].pk, user=None).exists()
+    # An invitation addressed to him loses his address, in the row and in its audit entry; others' stay.
+    invitation = bob_in_history["invitation"]
+    invitation.refresh_from_db()
+    assert invitation.email == f"erased-{invitation.public_id}@erased.invalid"
+    assert entries(globex, action="invitation.created").get().target_label == ERASED_LABEL
+    assert entries(acme, action="invitation.created").get().target_label == "dora@acme.test"
+    bob_in_history["others_invitation"].refresh_from_db()
+    assert bob_in_history["others_invitation"].email == "dora@acme.test"
     # His phone's token no longer works.
     assert bearer(bob_in_history["token"].token).get("/api/v1/me").status_code == 401
 
