@@ -4,62 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from connect import events
+from connect.event_types import LABEL_MAX, person_label
 from orgs.models import Organization
 
 from . import chain
 from .models import AuditEntry, ChainHead, PurgePermit
 
-LABEL_MAX = 150
 ERASED_LABEL = "Erased user"
-
-
-@dataclass(frozen=True)
-class ActorRef:
-    """Who did it, as they were then: kind, public id, a label for people to read."""
-
-    kind: str
-    id: str = ""
-    label: str = ""
-
-
-SYSTEM = ActorRef("system", "", "system")
-
-
-def person_label(user: Any) -> str:
-    """How a person is shown in the log: ``Name <e-mail>``, or the address alone."""
-    return (f"{user.name} <{user.email}>" if user.name else user.email)[:LABEL_MAX]
-
-
-def actor_ref(actor: Any) -> ActorRef:
-    """Snapshot any acting party: a user, a request's Principal or OrgContext, a session Actor, an API key."""
-    if actor is None:
-        return SYSTEM
-    if isinstance(actor, ActorRef):
-        return actor
-    principal = getattr(actor, "principal", None)  # an OrgContext
-    if principal is not None or (hasattr(actor, "membership") and hasattr(actor, "organization")):
-        return actor_ref(principal or getattr(actor, "user", None))
-    if hasattr(actor, "credential_id") and hasattr(actor, "kind"):  # a Principal
-        if actor.user is not None:
-            return actor_ref(actor.user)
-        kind = {"api_key": "api_key", "oauth": "oauth_app"}.get(actor.kind, actor.kind)
-        return ActorRef(kind, actor.credential_id, actor.credential_id)
-    if hasattr(actor, "user_agent") and hasattr(actor, "kind"):  # a session Actor
-        if actor.user is not None:
-            return actor_ref(actor.user)
-        return ActorRef(actor.kind, "", (actor.label or actor.kind)[:LABEL_MAX])
-    if getattr(actor, "is_authenticated", False) and hasattr(actor, "public_id"):  # a user
-        return ActorRef("user", actor.public_id, person_label(actor))
-    if actor.__class__.__name__ == "APIKey":
-        return ActorRef("api_key", actor.public_id, actor.name[:LABEL_MAX])
-    raise TypeError(f"cannot record {actor!r} as an audit actor")
 
 
 def _target(target: Any) -> tuple[str, str, str]:
@@ -101,7 +59,7 @@ def audit_record(
 ) -> AuditEntry:
     """Append one entry to ``organization``'s chain. Call it inside the transaction of the change it records: the
     chain head stays locked until that commits, so concurrent writers append one after another, gaplessly."""
-    who = actor_ref(actor)
+    who = events.Actor.of(actor)
     target_type, target_id, default_label = _target(target)
     ip = ip or getattr(actor, "ip", None)
     with transaction.atomic():
@@ -131,8 +89,6 @@ def audit_record(
 
 def _announce(entry: AuditEntry) -> None:
     """Offer the entry to subscribers: webhook endpoints that asked for ``audit.entry`` stream the log to a SIEM."""
-    from connect import events
-
     events.emit(
         events.AuditEntryAppended(
             organization=entry.organization,

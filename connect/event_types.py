@@ -75,7 +75,7 @@ class Actor:
 
     @classmethod
     def of_user(cls, user: Any) -> Actor:
-        return cls(kind="user", id=user.public_id, label=getattr(user, "name", "") or user.email)
+        return cls(kind="user", id=user.public_id, label=person_label(user))
 
     @classmethod
     def of_org_context(cls, org: Any) -> Actor:
@@ -85,8 +85,41 @@ class Actor:
         principal = org.principal
         if principal is None:
             return cls(kind="api", id="", label="api")
-        kind = {"api_key": "api_key", "oauth": "oauth_app"}.get(principal.kind, "api")
-        return cls(kind=kind, id=principal.credential_id, label=principal.credential_id or kind)
+        return cls.of(principal)
+
+    @classmethod
+    def of(cls, party: Any) -> Actor:
+        """The snapshot of whoever acts, for events and the audit log alike: a user, a request's ``Principal`` or
+        ``OrgContext``, a session ``Actor`` (agent, customer, system, a machine credential), an API key, or ``None``
+        (the system)."""
+        if party is None:
+            return cls.system()
+        if isinstance(party, Actor):
+            return party
+        if hasattr(party, "membership") and hasattr(party, "organization"):  # an OrgContext
+            return cls.of_org_context(party)
+        if hasattr(party, "credential_id") and hasattr(party, "kind"):  # a Principal
+            if party.user is not None:
+                return cls.of_user(party.user)
+            kind = {"api_key": "api_key", "oauth": "oauth_app"}.get(party.kind, party.kind)
+            return cls(kind=kind, id=party.credential_id, label=party.credential_id or kind)
+        if hasattr(party, "user_agent") and hasattr(party, "kind"):  # a session Actor
+            if party.user is not None:
+                return cls.of_user(party.user)
+            return cls(kind=party.kind, id=party.credential_id, label=(party.label or party.kind)[:LABEL_MAX])
+        if getattr(party, "is_authenticated", False) and hasattr(party, "public_id"):  # a user
+            return cls.of_user(party)
+        if party.__class__.__name__ == "APIKey":
+            return cls(kind="api_key", id=party.public_id, label=party.name[:LABEL_MAX])
+        raise TypeError(f"cannot snapshot {party!r} as an actor")
+
+
+LABEL_MAX = 150
+
+
+def person_label(user: Any) -> str:
+    """How a person is shown in events and the audit log: ``Name <e-mail>``, or the address alone."""
+    return (f"{user.name} <{user.email}>" if getattr(user, "name", "") else user.email)[:LABEL_MAX]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -239,8 +272,8 @@ class SessionEvent(Event):
     started_at: datetime | None = described("when the customer consented, if they did")
     ended_at: datetime | None = described("when it ended, if it did")
     end_reason: str = described(
-        "why it ended (`agent_ended`, `customer_ended`, `consent_revoked`, `declined`, `expired`, `disconnected`), "
-        "empty while it runs"
+        "why it ended (`agent_ended`, `customer_ended`, `consent_revoked`, `declined`, `expired`, `disconnected`, "
+        "`organization_deleted`), empty while it runs"
     )
     duration_seconds: int | None = described("seconds between consent and the end, once both happened")
 

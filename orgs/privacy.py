@@ -246,7 +246,7 @@ def organization_delete(*, organization: Organization, actor: User) -> Organizat
     """An owner deletes the organization: from this commit nobody reaches it (every credential of its members and
     its own answer 404 for it, open sockets close, live sessions end), and its rows are purged once the grace
     period (``CONNECT_ORGANIZATION_PURGE_DAYS``) has passed, unless an operator restores it first."""
-    from sessions.models import LIVE_STATUSES, SupportSession
+    from sessions.models import LIVE_STATUSES, EndReason, SupportSession
     from sessions.services import Actor as SessionActor
     from sessions.services import session_end
 
@@ -258,7 +258,7 @@ def organization_delete(*, organization: Organization, actor: User) -> Organizat
     for session in (
         SupportSession.objects.for_org(organization).filter(status__in=LIVE_STATUSES).select_related("organization")
     ):
-        session_end(session=session, actor=ending)
+        session_end(session=session, actor=ending, reason=EndReason.ORGANIZATION_DELETED)
     now = timezone.now()
     organization.status = Organization.Status.DELETED
     organization.deletion_requested_at = now

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -80,6 +82,16 @@ class EventOutput(serializers.ModelSerializer):
         return event.actor.email if event.actor else None
 
 
+def _acting(request, org) -> services.Actor:
+    """Who acts on a session through the API: the person, else the organization's credential (named by its id)."""
+    if org.user is not None:
+        return services.Actor.from_request(request, "agent", org.user)
+    principal = org.principal
+    kind = {"api_key": "api_key", "oauth": "oauth_app"}.get(getattr(principal, "kind", ""), "api")
+    credential = getattr(principal, "credential_id", "")
+    return replace(services.Actor.from_request(request, kind), credential_id=credential, label=credential or kind)
+
+
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
 class SessionListView(OrgAPIView):
     model = SupportSession
@@ -138,7 +150,7 @@ class SessionListView(OrgAPIView):
             if membership is None:
                 raise NotFound(_("No such agent in this organization."), details={"field": "agent_id"})
             agent = membership.user
-        actor = services.Actor.from_request(request, "agent" if self.org.user else "api", self.org.user)
+        actor = _acting(request, self.org)
         session = services.session_start(org=self.org, actor=actor, agent=agent, **values)
         return Response(SessionOutput(session).data, status=status.HTTP_201_CREATED)
 
@@ -191,7 +203,7 @@ class SessionEndView(_OneSessionView):
         "`403 session_not_yours` when the organization lets agents see every session, else `404`.",
     )
     def post(self, request, session_id: str):
-        actor = services.Actor.from_request(request, "agent" if self.org.user else "api", self.org.user)
+        actor = _acting(request, self.org)
         session = services.session_end(session=self.session(selectors.SessionAction.OPERATE), actor=actor)
         return Response(SessionOutput(session).data)
 

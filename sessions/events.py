@@ -20,16 +20,10 @@ if TYPE_CHECKING:
     from .models import SupportSession
     from .services import Actor
 
-# The session log says "agent" for the person running a session; the event vocabulary says "user" for every person.
-_ACTOR_KINDS = {"agent": "user"}
-
 
 def event_actor(actor: Actor) -> events.Actor:
     """The event's snapshot of a session actor (agent, customer, API credential or the system)."""
-    if actor.user is not None:
-        return events.Actor.of_user(actor.user)
-    kind = _ACTOR_KINDS.get(actor.kind, actor.kind)
-    return events.Actor(kind=kind, id="", label=actor.label or kind)
+    return events.Actor.of(actor)
 
 
 def session_fields(session: SupportSession) -> dict[str, Any]:

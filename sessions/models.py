@@ -34,6 +34,7 @@ class EndReason(models.TextChoices):
     DECLINED = "declined", _("The customer declined")
     DISCONNECTED = "disconnected", _("Connection lost")
     EXPIRED = "expired", _("The code was not used in time")
+    ORGANIZATION_DELETED = "organization_deleted", _("The organization was deleted")
 
 
 class SupportSession(OrgOwnedModel):
@@ -98,7 +99,7 @@ class SessionEvent(OrgGuardedModel):
 
     session = models.ForeignKey(SupportSession, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=40)
-    actor_kind = models.CharField(max_length=16)  # agent | customer | system | api
+    actor_kind = models.CharField(max_length=16)  # agent | customer | system | api_key | oauth_app
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)

@@ -47,6 +47,8 @@ class Actor:
     ip: str | None = None
     user_agent: str = ""
     label: str = ""
+    # An organization's own credential (API key, OAuth2 client) acting without a person: its public id.
+    credential_id: str = ""
 
     @classmethod
     def from_request(cls, request, kind: str, user: User | None = None) -> Actor:

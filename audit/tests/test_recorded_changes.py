@@ -575,3 +575,21 @@ def test_admin_sso_settings_go_through_the_services(admin_client, admin_user, ac
     assert entry.data["changes"] == {"verified_domains": [[], ["acme.test"]]} and "shared-secret" not in str(entry.data)
     assert OrganizationSSO.objects.for_org(acme).count() == 1
     assert timezone.now() - entry.created_at < timedelta(minutes=1)
+
+
+def test_a_session_started_with_an_api_key_names_the_key(acme, bob):
+    """An organization's own credential acting without a person is named by its id in the log and the session log."""
+    from rest_framework.test import APIClient
+
+    from integrations.tests.factories import APIKeyFactory
+    from sessions.models import SessionEvent
+
+    key = APIKeyFactory(organization=acme, scopes=["sessions:read", "sessions:write"])
+    client = APIClient()
+    response = client.post(
+        "/api/v1/sessions", {"agent_id": bob.public_id}, format="json", HTTP_AUTHORIZATION=f"Bearer {key.secret}"
+    )
+    assert response.status_code == 201, response.json()
+    entry = only_entry(acme, "session.created")
+    assert (entry.actor_kind, entry.actor_id, entry.target_id) == ("api_key", key.public_id, response.json()["id"])
+    assert SessionEvent.objects.for_org(acme).get(type="created").actor_kind == "api_key"

@@ -211,13 +211,14 @@ def test_member_and_api_key_webhooks_carry_the_organization(acme, alice, endpoin
     assert set(recorded) == {"member.added", "api_key.created", "member.role_changed", "api_key.revoked"}
     for data in recorded.values():
         assert data["organization_id"] == acme.public_id
-    assert recorded["member.added"]["actor"] == {"kind": "user", "id": newcomer.public_id, "label": newcomer.name}
+    newcomer_label = f"{newcomer.name} <{newcomer.email}>"
+    assert recorded["member.added"]["actor"] == {"kind": "user", "id": newcomer.public_id, "label": newcomer_label}
     assert recorded["member.added"]["email"] == "dana@acme.test"
     assert recorded["api_key.created"]["actor"]["id"] == alice.public_id
     assert recorded["api_key.created"]["scopes"] == ["sessions:read"]
     assert recorded["member.role_changed"] == {
         "organization_id": acme.public_id,
-        "actor": {"kind": "user", "id": alice.public_id, "label": alice.name},
+        "actor": {"kind": "user", "id": alice.public_id, "label": f"{alice.name} <{alice.email}>"},
         "user_id": newcomer.public_id,
         "email": "dana@acme.test",
         "role": "member",

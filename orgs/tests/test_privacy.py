@@ -281,7 +281,8 @@ def test_deleting_the_organization_closes_it_at_once_for_every_member(client, ac
     assert acme.status == Organization.Status.DELETED
     assert acme.purge_after - acme.deletion_requested_at == timedelta(days=30)
     assert entries(acme, action="organization.deleted", actor_id=alice.public_id).exists()
-    assert sessions_of(acme).get(pk=live.pk).status == Status.ENDED
+    ended = sessions_of(acme).get(pk=live.pk)
+    assert (ended.status, ended.end_reason) == (Status.ENDED, "organization_deleted")
     for answer in (
         bearer(bobs_token).get("/api/v1/organization"),
         bearer(bobs_token).get("/api/v1/sessions", HTTP_X_ORGANIZATION="acme"),
