@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connect.settings")
+    # Links the product makes (join links, invitations) point where it serves, unless CONNECT_SITE_URL says otherwise.
+    os.environ["CONNECT_SERVE_PORT"] = str(args.port)
     uvicorn.run("connect.asgi:application", host=args.host, port=args.port, **uvicorn_options(os.environ))
 
 

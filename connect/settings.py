@@ -41,8 +41,11 @@ def _dev_secret() -> str:
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _dev_secret()
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-# The public address of the product, used in links sent by e-mail (invitations, join links).
-SITE_URL = env.str("CONNECT_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The public address of the product, for every absolute link it makes (connect.links.absolute_url). Unset, it is
+# where `python -m connect.serve` (so `make run`) serves: http://127.0.0.1:<its --port>.
+SITE_URL = env.str(
+    "CONNECT_SITE_URL", default=f"http://127.0.0.1:{env.int('CONNECT_SERVE_PORT', default=8000)}"
+).rstrip("/")
 
 if not DEBUG:
     problems = []

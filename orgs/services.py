@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -18,6 +17,7 @@ from audit.services import audit_record
 from connect import events
 from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
 from connect.ids import new_secret, secret_hash
+from connect.links import absolute_url
 
 from . import access
 from .models import Invitation, Membership, Organization, Role, User
@@ -131,7 +131,7 @@ def _role_choice(role: str) -> str:
 
 
 def invitation_url(token: str) -> str:
-    return settings.SITE_URL + reverse("invitation_accept", args=[token])
+    return absolute_url("invitation_accept", token)
 
 
 @transaction.atomic

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -15,6 +14,7 @@ from connect.api.pagination import NewestFirstCursorPagination
 from connect.api.params import moment_param
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
 from connect.errors import ApplicationError, NotFound
+from connect.links import absolute_url
 from connect.nocache import no_store
 from orgs.models import Membership
 from signaling.ice import ice_servers
@@ -60,7 +60,7 @@ class SessionOutput(serializers.ModelSerializer):
         return session.code if session.status == Status.WAITING else None
 
     def get_join_url(self, session: SupportSession) -> str | None:
-        return f"{settings.SITE_URL}/join/{session.code}" if session.status == Status.WAITING else None
+        return absolute_url("join_code", session.code) if session.status == Status.WAITING else None
 
 
 class SessionInput(StrictSerializer):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views import View
 
 from connect.errors import ApplicationError, Forbidden, NotFound
+from connect.links import absolute_url
 from orgs.models import Role
 from orgs.roles import role_at_least
 from orgs.selectors import organization_members
@@ -111,7 +110,7 @@ class SessionViewerView(OrgScopedMixin, View):
             "sessions/viewer.html",
             {
                 "session": session,
-                "join_url": f"{settings.SITE_URL}{reverse('join_code', args=[session.code])}",
+                "join_url": absolute_url("join_code", session.code),
                 "events": selectors.session_events(session),
                 "can_drive": can_drive and session.is_live,
             },
