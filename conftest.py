@@ -114,3 +114,15 @@ def _isolated_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def receiver(settings):
+    """A local HTTP server that records webhook deliveries; the outbound guard is told to allow loopback for it."""
+    from integrations.tests.receiver import Receiver
+
+    settings.CONNECT_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.CONNECT_OUTBOUND_ALLOW_HTTP = True
+    r = Receiver()
+    yield r
+    r.close()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from orgs.tenancy import CrossOrgAdminMixin
+
 from .models import AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(CrossOrgAdminMixin, admin.ModelAdmin):
     list_display = ("seq", "organization", "created_at", "action", "actor_label", "target_type", "target_id", "ip")
     list_filter = ("action", "actor_kind", "organization")
     search_fields = ("action", "actor_id", "actor_label", "target_id", "target_label")
@@ -18,8 +20,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in AuditEntry._meta.fields]
 
     def get_queryset(self, request):
-        entries = AuditEntry.objects.unscoped("the operators' admin reads every organization's log")
-        return entries.select_related("organization")
+        return super().get_queryset(request).select_related("organization")
 
     def has_add_permission(self, request) -> bool:
         return False

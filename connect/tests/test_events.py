@@ -18,7 +18,6 @@ from connect import event_types, events
 from connect.errors import ApplicationError
 from integrations.credentials.services import api_key_create, api_key_revoke
 from integrations.models import APIKey, WebhookEvent
-from integrations.tests.receiver import Receiver
 from integrations.webhooks import services as webhooks
 from integrations.webhooks.catalogue import EVENT_TYPES
 from orgs.models import Membership, Organization, Role
@@ -27,15 +26,6 @@ from orgs.tenancy import org_context_for_user
 from orgs.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.CONNECT_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    settings.CONNECT_OUTBOUND_ALLOW_HTTP = True
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture

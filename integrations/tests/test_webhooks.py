@@ -16,21 +16,11 @@ from standardwebhooks.webhooks import Webhook
 from connect import outbound
 from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from integrations.tests.factories import WebhookDeliveryFactory
-from integrations.tests.receiver import Receiver
 from integrations.webhooks import services as webhooks
 from orgs.tenancy import org_context_for_user
 from sessions import services as session_services
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.CONNECT_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    settings.CONNECT_OUTBOUND_ALLOW_HTTP = True
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture
