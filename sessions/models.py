@@ -58,6 +58,12 @@ class SupportSession(OrgOwnedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=24, choices=EndReason.choices, blank=True)
+    # The session's workflow (agents only; never shown to the customer except the rating they gave).
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    ticket_ref = models.CharField(_("ticket reference"), max_length=200, blank=True)
+    rating = models.PositiveSmallIntegerField(_("customer rating (1-5)"), null=True, blank=True)
+    rating_comment = models.TextField(_("customer comment"), blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrgScopedQuerySet.as_manager()
 
@@ -113,3 +119,46 @@ class SessionEvent(OrgGuardedModel):
 
     def __str__(self) -> str:
         return f"{self.type} in {self.session_id}"
+
+
+class ChatMessage(OrgGuardedModel):
+    """One chat line of a session, as both sides saw it: who sent it (kind, and the name shown) and when.
+
+    Kept by the organization's chat retention; the sender's name is personal data (erasure pseudonymizes it)."""
+
+    org_path = "session__organization"
+
+    session = models.ForeignKey(SupportSession, on_delete=models.CASCADE, related_name="chat_messages")
+    sender_kind = models.CharField(max_length=16)  # agent | customer | system
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    sender_name = models.CharField(max_length=150, blank=True)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"chat in {self.session_id} by {self.sender_kind}"
+
+
+class SessionNote(OrgGuardedModel):
+    """A private note an agent keeps on a session (never shown to the customer)."""
+
+    org_path = "session__organization"
+
+    session = models.ForeignKey(SupportSession, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    author_label = models.CharField(max_length=150, blank=True)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note on {self.session_id}"
