@@ -1,12 +1,13 @@
 // The customer's side: consent, screen capture, the WebRTC offer, "you are sharing" with a stop button, chat.
-import { SignalingClient, on, serially, strings, addChatLine } from "./signaling.js";
+import { SignalingClient, on, serially, strings } from "./signaling.js";
+import { setupChat } from "./chat.js";
+import { setupFiles } from "./files.js";
 
 const root = document.getElementById("customer");
 const t = strings();
 const iceServers = JSON.parse(document.getElementById("ice-servers").textContent);
 const panels = ["consent", "waiting", "sharing", "ended"].map((id) => document.getElementById(id));
 const connection = document.getElementById("connection");
-const chat = document.getElementById("chat");
 let stream = null;
 let pc = null;
 let status = root.dataset.status;
@@ -34,6 +35,7 @@ async function offer({ iceRestart = false } = {}) {
     if (pc) pc.close();
     pc = new RTCPeerConnection({ iceServers });
     pc.createDataChannel("input"); // remote-control input arrives here when a desktop agent is present
+    client.emit("peerconnection", { pc }); // before the offer: channels other modules open are negotiated in it
     stream.getTracks().forEach((track) => pc.addTrack(track, stream));
     pc.addEventListener("icecandidate", (event) => {
       client.send({ type: "ice", candidate: event.candidate ? event.candidate.toJSON() : null });
@@ -91,7 +93,6 @@ on(client, "ice", serially(async (m) => {
 on(client, "peer", (m) => {
   if (m.role === "agent" && m.online && status === "active" && stream) offer();
 });
-on(client, "chat", (m) => addChatLine(chat, m.from, m.text, false));
 on(client, "control.request", () => { document.getElementById("control-notice").hidden = false; });
 on(client, "reconnecting", () => { connection.textContent = t.reconnecting; });
 
@@ -126,15 +127,7 @@ document.getElementById("control-ok").addEventListener("click", () => {
   client.send({ type: "control.deny" });
   document.getElementById("control-notice").hidden = true;
 });
-document.getElementById("chat-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const input = document.getElementById("chat-text");
-  const text = input.value.trim();
-  if (text) {
-    client.send({ type: "chat", text });
-    addChatLine(chat, "you", text, true);
-    input.value = "";
-  }
-});
+setupChat(client, { selfLabel: "you" });
+setupFiles(client, { role: "customer" });
 
 if (["consent_requested", "active"].includes(status)) client.connect();

@@ -1,5 +1,9 @@
 // The agent's viewer: receives the customer's screen over WebRTC, chat, control requests, connection quality.
-import { SignalingClient, on, serially, fingerprint, strings, addChatLine } from "./signaling.js";
+import { SignalingClient, on, serially, fingerprint, strings } from "./signaling.js";
+import { setupChat } from "./chat.js";
+import { setupFiles } from "./files.js";
+import { setupWorkflow } from "./workflow.js";
+import { setupSessionLog } from "./sessionlog.js";
 
 const root = document.getElementById("viewer");
 const t = strings();
@@ -8,7 +12,6 @@ const statusBadge = document.getElementById("status");
 const connection = document.getElementById("connection");
 const quality = document.getElementById("quality");
 const placeholder = document.getElementById("placeholder");
-const chat = document.getElementById("chat");
 const controlNote = document.getElementById("control-note");
 let pc = null;
 let remoteFingerprint = null;
@@ -70,8 +73,9 @@ function newPeer() {
     connection.dataset.state = pc.connectionState;
   });
   pc.addEventListener("datachannel", (event) => {
-    root.inputChannel = event.channel; // remote-control input events travel here (desktop agent only)
+    if (event.channel.label === "input") root.inputChannel = event.channel; // remote-control input (desktop agent)
   });
+  client.emit("peerconnection", { pc });
   return pc;
 }
 
@@ -105,22 +109,14 @@ on(client, "ice", serially(async (m) => {
     console.warn("ICE candidate refused", error);
   }
 }));
-on(client, "chat", (m) => addChatLine(chat, m.from, m.text, false));
 on(client, "control.grant", () => { if (controlNote) controlNote.textContent = t.controlGranted; });
 on(client, "control.deny", () => { if (controlNote) controlNote.textContent = t.controlDenied; });
 on(client, "reconnecting", () => { connection.textContent = t.reconnecting; });
 
-const chatForm = document.getElementById("chat-form");
-chatForm?.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const input = document.getElementById("chat-text");
-  const text = input.value.trim();
-  if (text) {
-    client.send({ type: "chat", text });
-    addChatLine(chat, "agent", text, true);
-    input.value = "";
-  }
-});
+setupChat(client, { selfLabel: "agent" });
+setupFiles(client, { role: "agent" });
+setupWorkflow(client);
+setupSessionLog(client);
 document.getElementById("request-control")?.addEventListener("click", () => {
   client.send({ type: "control.request" });
   controlNote.textContent = t.controlAsked;

@@ -1,0 +1,3 @@
+// The viewer's session log, kept up to date without a reload (viewer only).
+
+export function setupSessionLog(client) {}
