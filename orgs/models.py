@@ -111,7 +111,9 @@ class Organization(models.Model):
     chat_retention_days = models.PositiveIntegerField(_("keep chat (days)"), null=True, blank=True)
     audit_retention_days = models.PositiveIntegerField(_("keep audit entries (days)"), null=True, blank=True)
     # Files sent inside a session (agent and customer, over the data channel); empty: CONNECT_FILE_TRANSFER_MAX_BYTES.
-    file_transfer_max_bytes = models.PositiveBigIntegerField(_("largest file in a session (bytes)"), null=True, blank=True)
+    file_transfer_max_bytes = models.PositiveBigIntegerField(
+        _("largest file in a session (bytes)"), null=True, blank=True
+    )
     deletion_requested_at = models.DateTimeField(_("deletion requested"), null=True, blank=True)
     purge_after = models.DateTimeField(_("purge after"), null=True, blank=True)
     # Plan, seats and feature flags arrive with the licensing work.
