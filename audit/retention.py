@@ -13,11 +13,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orgs.models import Organization
-from sessions.models import SessionEvent
+from sessions.models import ChatMessage, SessionEvent
 
 from .services import audit_purge_before, audit_record
 
-CHAT = "chat"
+CHAT = "chat"  # chat lines now live in ChatMessage; log lines of this type are left from before (text-less)
 
 
 def retention_purge(*, organization: Organization, now: datetime | None = None) -> dict[str, int]:
@@ -28,7 +28,8 @@ def retention_purge(*, organization: Organization, now: datetime | None = None) 
         events = SessionEvent.objects.for_org(organization)
         if organization.chat_retention_days:
             cutoff = now - timedelta(days=organization.chat_retention_days)
-            counts["chat_lines"] = events.filter(type=CHAT, created_at__lt=cutoff).delete()[0]
+            lines = ChatMessage.objects.for_org(organization).filter(created_at__lt=cutoff).delete()[0]
+            counts["chat_lines"] = lines + events.filter(type=CHAT, created_at__lt=cutoff).delete()[0]
         if organization.session_log_retention_days:
             cutoff = now - timedelta(days=organization.session_log_retention_days)
             counts["session_events"] = events.filter(~Q(type=CHAT), created_at__lt=cutoff).delete()[0]

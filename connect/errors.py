@@ -177,37 +177,43 @@ class RetryAfterMiddleware:
         return response
 
 
-def _wants_json(request) -> bool:
+def wants_json(request) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
 
 
-def handler404(request, exception=None):
-    if _wants_json(request):
-        return error_response("not_found", _("Not found."), status.HTTP_404_NOT_FOUND)
-    from django.views.defaults import page_not_found
+_wants_json = wants_json
 
-    return page_not_found(request, exception)
+
+# Pages get the product's own error pages (connect.error_pages: base layout, why, a way back); the API, this shape.
+
+
+def handler404(request, exception=None):
+    if wants_json(request):
+        return error_response("not_found", _("Not found."), status.HTTP_404_NOT_FOUND)
+    from .error_pages import page_404
+
+    return page_404(request, exception)
 
 
 def handler500(request):
-    if _wants_json(request):
+    if wants_json(request):
         return error_response("server_error", _("Something went wrong on our side; it has been logged."), 500)
-    from django.views.defaults import server_error
+    from .error_pages import page_500
 
-    return server_error(request)
+    return page_500(request)
 
 
 def handler400(request, exception=None):
-    if _wants_json(request):
+    if wants_json(request):
         return error_response("bad_request", _("The request could not be understood."), 400)
-    from django.views.defaults import bad_request
+    from .error_pages import page_400
 
-    return bad_request(request, exception)
+    return page_400(request, exception)
 
 
 def handler403(request, exception=None):
-    if _wants_json(request):
+    if wants_json(request):
         return error_response("permission_denied", _("You do not have permission to do this."), 403)
-    from django.views.defaults import permission_denied
+    from .error_pages import page_403
 
-    return permission_denied(request, exception)
+    return page_403(request, exception)

@@ -41,7 +41,10 @@ __all__ = [
     "SessionEnded",
     "SessionEvent",
     "SessionExpired",
+    "SessionRated",
     "SessionStarted",
+    "SessionTransferred",
+    "SessionUpdated",
     "WebhookTest",
     "check",
     "payload_fields",
@@ -276,6 +279,12 @@ class SessionEvent(Event):
         "`organization_deleted`), empty while it runs"
     )
     duration_seconds: int | None = described("seconds between consent and the end, once both happened")
+    agent_name: str = described("the name of the agent running it (the recorded name once they are erased)")
+    tags: list[str] = described("the agents' short labels on the session (never shown to the customer)")
+    ticket_ref: str = described("the external ticket reference agents gave it, possibly empty")
+    rating: int | None = described("the customer's rating after the end, 1 to 5, null until they rate")
+    rating_comment: str = described("the customer's comment with their rating, possibly empty")
+    notes_count: int = described("how many private agent notes the session has")
 
 
 @declare("session.created", _("A support session was opened; it waits for the customer's code."))
@@ -305,6 +314,24 @@ class SessionDeclined(SessionEvent):
 
 @declare("session.expired", _("The share code was not used in time."), webhook=False)
 class SessionExpired(SessionEvent):
+    pass
+
+
+@declare("session.transferred", _("A live session was handed to another agent; the customer stayed connected."))
+class SessionTransferred(SessionEvent):
+    from_agent_id: str | None = described("public id of the agent who had it; null once their account is erased")
+    from_agent_name: str = described("the name of the agent who had it")
+    to_agent_id: str = described("public id of the agent who has it now")
+    to_agent_name: str = described("the name of the agent who has it now")
+
+
+@declare("session.updated", _("An agent changed a session's tags or ticket reference, or added a private note."))
+class SessionUpdated(SessionEvent):
+    changed: list[str] = described("what changed: `tags`, `ticket_ref` and/or `notes`")
+
+
+@declare("session.rated", _("The customer rated the session after it ended (rating, rating_comment)."))
+class SessionRated(SessionEvent):
     pass
 
 

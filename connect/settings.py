@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Times in the viewer's time zone (the ``tz`` cookie the pages' script sets): connect.timezone.
+    "connect.timezone.ViewerTimeZoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -107,6 +109,8 @@ MIDDLEWARE = [
     "orgs.access.CookieAccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # With DEBUG on, the product's own 404 and 500 pages instead of Django's debug pages (connect.error_pages).
+    "connect.error_pages.ProductErrorPagesMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into a clear answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -137,6 +141,18 @@ DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR 
 # clients (make bench showed it: 500s after a few hundred requests). Connections come from psycopg's pool instead.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection before lending it
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Embedded mode serves several people at once (make run): SQLite's defaults answered most concurrent writes with
+    # "database is locked" (500). WAL lets readers and one writer work side by side; a transaction takes the write
+    # lock when it begins (IMMEDIATE), so it waits its turn (up to the busy timeout) instead of failing when it
+    # upgrades from reading to writing, which SQLite refuses at once to avoid a deadlock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("CONNECT_SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE > 0:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -245,6 +261,9 @@ CONNECT_SHARE_CODE_TTL = timedelta(minutes=env.int("CONNECT_SHARE_CODE_MINUTES",
 CONNECT_RECONNECT_GRACE = env.int("CONNECT_RECONNECT_GRACE_SECONDS", default=60)
 CONNECT_PRESENCE_TTL = 60  # a connection that sends no heartbeat for this long counts as gone
 CONNECT_CODE_ATTEMPTS_PER_MINUTE = 10
+# The largest file the agent and the customer may send each other in a session (over the WebRTC data channel, never
+# through the server); an organization may set its own in Settings.
+CONNECT_FILE_TRANSFER_MAX_BYTES = env.int("CONNECT_FILE_TRANSFER_MAX_BYTES", default=100 * 1024 * 1024)
 CONNECT_STUN_URLS = env.list("CONNECT_STUN_URLS", default=[])
 CONNECT_TURN_URLS = env.list("CONNECT_TURN_URLS", default=[])
 CONNECT_TURN_SECRET = env.str("CONNECT_TURN_SECRET", default="")
@@ -299,7 +318,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "PATH_CONVERTER_OVERRIDES": {"public_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}},
     "TITLE": "BizGaze Connect API",
-    "DESCRIPTION": "The versioned API of BizGaze Connect for native apps and integrations. See docs/api.md.",
+    "DESCRIPTION": "The versioned API of BizGaze Connect for native apps and integrations.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -353,6 +372,7 @@ CSRF_COOKIE_SECURE = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "connect.error_pages.page_csrf_failure"  # the product's 403 page, with what to do next
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False) else None
 )

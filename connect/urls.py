@@ -10,6 +10,7 @@ from integrations.webhooks import urls as webhooks_urls
 from orgs import api as orgs_api
 from orgs import views_mfa, views_privacy
 from sessions import api as session_api
+from sessions import chat_api as session_chat_api
 from signaling import api as signaling_api
 
 from . import (
@@ -46,6 +47,26 @@ api_v1 = [
     path("sessions/<public_id:session_id>", session_api.SessionDetailView.as_view(), name="session"),
     path("sessions/<public_id:session_id>/events", session_api.SessionEventsView.as_view(), name="session-events"),
     path("sessions/<public_id:session_id>/end", session_api.SessionEndView.as_view(), name="session-end"),
+    path("sessions/<public_id:session_id>/chat", session_chat_api.SessionChatView.as_view(), name="session-chat"),
+    path(
+        "sessions/<public_id:session_id>/chat/transcript.txt",
+        session_chat_api.SessionChatTranscriptTextView.as_view(),
+        name="session-chat-transcript-txt",
+    ),
+    path(
+        "sessions/<public_id:session_id>/chat/transcript.json",
+        session_chat_api.SessionChatTranscriptJSONView.as_view(),
+        name="session-chat-transcript-json",
+    ),
+    path("sessions/<public_id:session_id>/notes", session_api.SessionNotesView.as_view(), name="session-notes"),
+    path(
+        "sessions/<public_id:session_id>/transfer", session_api.SessionTransferView.as_view(), name="session-transfer"
+    ),
+    path(
+        "sessions/<public_id:session_id>/invite-email",
+        session_api.SessionInviteEmailView.as_view(),
+        name="session-invite-email",
+    ),
     path("organization", orgs_api.OrganizationView.as_view(), name="organization"),
     path("audit", audit_api.AuditListView.as_view(), name="audit"),
     path("audit/verify", audit_api.AuditVerifyView.as_view(), name="audit-verify"),

@@ -51,3 +51,16 @@ class RetentionForm(forms.Form):
     session_log_retention_days = _retention_field(_("Session logs"))
     chat_retention_days = _retention_field(_("Chat"))
     audit_retention_days = _retention_field(_("Audit log"))
+
+
+class FileTransferForm(forms.Form):
+    """The largest file the agent and the customer may send each other in a session (sessions.files)."""
+
+    max_megabytes = forms.IntegerField(
+        label=_("Largest file (MB)"),
+        required=False,
+        min_value=1,
+        max_value=2048,
+        help_text=_("From 1 to 2048 MB. Empty: the default of this installation."),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )

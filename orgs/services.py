@@ -435,8 +435,9 @@ def organization_set_require_mfa(*, organization: Organization, require_mfa: boo
 ORGANIZATION_SETTINGS = ("require_mfa", "agents_see_all_sessions")
 # Also changed through organization_update_settings (by the Django admin today): the name and the retention periods.
 RETENTION_SETTINGS = ("session_log_retention_days", "chat_retention_days", "audit_retention_days")
-ORGANIZATION_OTHER_SETTINGS = ("name", *RETENTION_SETTINGS)
+ORGANIZATION_OTHER_SETTINGS = ("name", *RETENTION_SETTINGS, "file_transfer_max_bytes")
 RETENTION_MAX_DAYS = 3650
+FILE_TRANSFER_CEILING_BYTES = 2 * 1024**3  # the signaling protocol's own ceiling (signaling.protocol.MAX_FILE_BYTES)
 
 
 def _clean_setting(name: str, value: object) -> object:
@@ -450,6 +451,16 @@ def _clean_setting(name: str, value: object) -> object:
                 _("The organization needs a name of at most 120 characters."),
                 code="invalid_name",
                 details={"field": "name"},
+            )
+        return value
+    if name == "file_transfer_max_bytes":
+        if value in (None, ""):
+            return None  # CONNECT_FILE_TRANSFER_MAX_BYTES
+        if isinstance(value, bool) or not isinstance(value, int) or not 1024 <= value <= FILE_TRANSFER_CEILING_BYTES:
+            raise ApplicationError(
+                _("The largest file is between 1 KB and 2 GB, or empty for the default."),
+                code="invalid_file_transfer_limit",
+                details={"field": name},
             )
         return value
     if value in (None, ""):
@@ -475,7 +486,7 @@ def organization_update_settings(
     - ``require_mfa``: turning it on ends the native sign-ins and OAuth2 tokens that did not prove a second factor, and
       closes their sockets; cookie sessions are sent to enrolment on their next request.
     - ``agents_see_all_sessions``: agents may view (never operate) the sessions other agents run (sessions.selectors).
-    - ``name`` and the ``*_retention_days`` (``ORGANIZATION_OTHER_SETTINGS``).
+    - ``name``, the ``*_retention_days`` and ``file_transfer_max_bytes`` (``ORGANIZATION_OTHER_SETTINGS``).
 
     Every change is recorded in the audit log, naming ``actor`` or ``operator`` (the staff member in the Django admin).
     """

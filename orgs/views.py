@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from connect.errors import ApplicationError, NotFound
+from connect.scopes import SCOPES
 
 from . import selectors, services
 from .forms import (
@@ -27,6 +28,18 @@ from .forms import (
 )
 from .models import Invitation, Membership, Role
 from .tenancy import OrgContext, get_for_org_or_404, org_context_for_user
+
+
+def page_refusal(org: OrgContext, scope: str) -> str:
+    """Why ``org``'s person may not open a page that needs ``scope``: the sentence the 403 page shows."""
+    return _(
+        "Your role in %(org)s (%(role)s) does not include this page, which is for people who may %(what)s. "
+        "An owner or admin of %(org)s can change your role."
+    ) % {
+        "org": org.organization.name,
+        "role": org.membership.get_role_display() if org.membership else _("no role"),
+        "what": SCOPES.get(scope, scope)[:1].lower() + SCOPES.get(scope, scope)[1:],
+    }
 
 
 class OrgScopedMixin(LoginRequiredMixin):
@@ -46,8 +59,9 @@ class OrgScopedMixin(LoginRequiredMixin):
             self.org = org_context_for_user(request.user, kwargs.pop("org_slug"))
         except NotFound:
             raise Http404(_("Organization not found.")) from None
+        request.org_context = self.org  # the error pages (connect.errors) show this organization's menu
         if not self.org.has_scope(self.required_scope):
-            raise PermissionDenied
+            raise PermissionDenied(page_refusal(self.org, self.required_scope))
         return super().dispatch(request, *args, **kwargs)
 
     def has_scope(self, scope: str) -> bool:
@@ -70,8 +84,8 @@ class OrgScopedMixin(LoginRequiredMixin):
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect("account_login")
+    if not request.user.is_authenticated:  # customers arrive here too: the code field beside "Sign in"
+        return render(request, "orgs/home.html", {"memberships": None})
     memberships = list(selectors.memberships_for_user(request.user))
     if len(memberships) == 1:
         return redirect("org_dashboard", org_slug=memberships[0].organization.slug)
@@ -232,7 +246,8 @@ def register_settings_section(name: str, section: SettingsSection) -> None:
 
 
 class OrganizationSettingsView(OrgScopedMixin, View):
-    required_scope = "org:read"
+    # Only those who may change the settings see the page (and its menu entry): for anyone else it held nothing to do.
+    required_scope = "org:write"
 
     def page(
         self,

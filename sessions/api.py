@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC
 
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -13,14 +14,14 @@ from rest_framework.views import APIView
 from connect.api.pagination import NewestFirstCursorPagination
 from connect.api.params import moment_param
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
-from connect.errors import ApplicationError, NotFound
+from connect.errors import NotFound
 from connect.links import absolute_url
 from connect.nocache import no_store
 from orgs.models import Membership
 from signaling.ice import ice_servers
 
-from . import selectors, services
-from .models import SessionEvent, Status, SupportSession
+from . import history, selectors, services, workflow
+from .models import SessionEvent, SessionNote, Status, SupportSession
 
 
 class AgentOutput(serializers.Serializer):
@@ -37,6 +38,10 @@ class SessionOutput(serializers.ModelSerializer):
     expires_at = serializers.DateTimeField(source="code_expires_at")
     duration_seconds = serializers.IntegerField(allow_null=True)
     code = serializers.SerializerMethodField()
+    tags = serializers.ListField(
+        child=serializers.CharField(), help_text="Agents' labels (never shown to the customer)."
+    )
+    notes_count = serializers.SerializerMethodField(help_text="Private agent notes: GET /sessions/{id}/notes.")
 
     class Meta:
         model = SupportSession
@@ -54,7 +59,17 @@ class SessionOutput(serializers.ModelSerializer):
             "ended_at",
             "end_reason",
             "duration_seconds",
+            "tags",
+            "ticket_ref",
+            "notes_count",
+            "rating",
+            "rating_comment",
+            "rated_at",
         ]
+
+    def get_notes_count(self, session: SupportSession) -> int:
+        annotated = getattr(session, "notes_total", None)  # lists set it: one query whatever the page size
+        return annotated if annotated is not None else workflow.session_notes(session).count()
 
     def get_code(self, session: SupportSession) -> str | None:
         return session.code if session.status == Status.WAITING else None
@@ -103,16 +118,8 @@ class SessionListView(OrgAPIView):
         # An agent lists only their own sessions unless the organization lets agents see all (sessions.selectors).
         queryset = selectors.sessions_visible(self.org, queryset).select_related("agent", "organization")
         params = self.request.query_params
-        if params.get("status"):
-            statuses = params["status"].split(",")
-            unknown = set(statuses) - set(Status.values)
-            if unknown:
-                raise ApplicationError(
-                    _("Unknown status: %(s)s.") % {"s": ", ".join(sorted(unknown))},
-                    code="validation_error",
-                    details={"field": "status"},
-                )
-            queryset = queryset.filter(status__in=statuses)
+        # The history's search and filters (sessions.history): q, status, outcome, agent, since, until; 400 if bad.
+        queryset = history.apply_filters(queryset, history.parse_filters(params, UTC))
         for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
             if params.get(name):
                 queryset = queryset.filter(**{lookup: moment_param(name, params[name])})
@@ -125,13 +132,27 @@ class SessionListView(OrgAPIView):
         operation_id="sessions_list",
         responses=SessionOutput(many=True),
         parameters=[
+            OpenApiParameter(
+                "q",
+                str,
+                description="Search: customer name or e-mail, share code, agent name or e-mail, ticket reference.",
+            ),
             OpenApiParameter("status", str, description="Comma-separated statuses, e.g. 'active,waiting'."),
+            OpenApiParameter(
+                "outcome", str, description="How it finished: an `end_reason` (e.g. 'agent_ended'), or 'live'."
+            ),
+            OpenApiParameter("agent", str, description="The agent's user id."),
+            OpenApiParameter("since", str, description="Created at or after: a date (UTC day) or ISO 8601 date-time."),
+            OpenApiParameter("until", str, description="Created before: a date (through that UTC day) or ISO 8601."),
             OpenApiParameter("created_after", str, description="ISO 8601 date-time."),
             OpenApiParameter("created_before", str, description="ISO 8601 date-time."),
         ],
     )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
+        counts = workflow.notes_counts(self.org.organization, [session.pk for session in page])
+        for session in page:
+            session.notes_total = counts.get(session.pk, 0)
         return self.get_paginated_response(SessionOutput(page, many=True).data)
 
     @extend_schema(request=SessionInput, responses={201: SessionOutput}, summary="Start a support session")
@@ -171,13 +192,134 @@ class _OneSessionView(OrgAPIView):
         return selectors.session_for(self.org, self.kwargs[self.lookup_url_kwarg], action)
 
 
+class SessionDetailsInput(StrictSerializer):
+    tags = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        help_text="At most 10 labels of up to 32 letters, digits, spaces, `. _ + -`; replaces the list.",
+    )
+    ticket_ref = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Up to 64 letters, digits and `. _ : / # -` (e.g. `SUP-1234`); empty clears it.",
+    )
+
+
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])
 class SessionDetailView(_OneSessionView):
-    required_scopes = {"GET": "sessions:read"}
+    required_scopes = {"GET": "sessions:read", "PATCH": "sessions:write"}
 
     @extend_schema(summary="One support session")
     def get(self, request, session_id: str):
         return Response(SessionOutput(self.session(selectors.SessionAction.VIEW)).data)
+
+    @extend_schema(
+        request=SessionDetailsInput,
+        summary="Set a session's tags and ticket reference",
+        description="Live or ended. Who may operate the session (its agent, owners and admins, the organization's "
+        "credentials). Never shown to the customer.",
+    )
+    def patch(self, request, session_id: str):
+        data = SessionDetailsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = self.session(selectors.SessionAction.OPERATE)
+        session = workflow.session_details_update(
+            session=session,
+            actor=_acting(request, self.org),
+            tags=data.validated_data.get("tags"),
+            ticket_ref=data.validated_data.get("ticket_ref"),
+        )
+        return Response(SessionOutput(session).data)
+
+
+class NoteOutput(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SessionNote
+        fields = ["id", "author", "text", "created_at"]
+
+    def get_author(self, note: SessionNote) -> dict:
+        return {"id": note.author.public_id if note.author_id else None, "name": note.author_label}
+
+
+class NoteInput(StrictSerializer):
+    text = serializers.CharField(max_length=workflow.MAX_NOTE_CHARS, help_text="1 to 4,000 characters.")
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class SessionNotesView(_OneSessionView):
+    required_scopes = {"GET": "sessions:read", "POST": "sessions:write"}
+    serializer_class = NoteOutput
+    pagination_class = None
+
+    @extend_schema(summary="A session's private notes", responses=NoteOutput(many=True))
+    def get(self, request, session_id: str):
+        session = self.session(selectors.SessionAction.VIEW)
+        return Response(NoteOutput(workflow.session_notes(session).select_related("author"), many=True).data)
+
+    @extend_schema(request=NoteInput, responses={201: NoteOutput}, summary="Add a private note to a session")
+    def post(self, request, session_id: str):
+        data = NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = self.session(selectors.SessionAction.OPERATE)
+        note = workflow.session_note_add(
+            session=session, actor=_acting(request, self.org), text=data.validated_data["text"]
+        )
+        return Response(NoteOutput(note).data, status=status.HTTP_201_CREATED)
+
+
+class TransferInput(StrictSerializer):
+    agent_id = serializers.CharField(max_length=40, help_text="The member (public user id) who takes the session.")
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class SessionTransferView(_OneSessionView):
+    required_scopes = {"POST": "sessions:write"}
+
+    @extend_schema(
+        request=TransferInput,
+        summary="Transfer a live session to another agent",
+        description="The customer stays connected and is shown the new agent's name; the previous agent's viewer is "
+        "closed. Its agent, owners and admins, or the organization's credentials. `404` for an agent of another "
+        "organization, `400 not_an_agent` for a member whose role takes no sessions.",
+    )
+    def post(self, request, session_id: str):
+        data = TransferInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = workflow.session_transfer(
+            org=self.org,
+            session=self.session(selectors.SessionAction.OPERATE),
+            to_agent_id=data.validated_data["agent_id"],
+            actor=_acting(request, self.org),
+        )
+        return Response(SessionOutput(session).data)
+
+
+class InviteEmailInput(StrictSerializer):
+    email = serializers.CharField(max_length=254, help_text="The customer's e-mail address.")
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class SessionInviteEmailView(_OneSessionView):
+    required_scopes = {"POST": "sessions:write"}
+
+    @extend_schema(
+        request=InviteEmailInput,
+        summary="E-mail the customer the join link",
+        description="While the session waits for the customer. At most 3 e-mails a session and 60 an organization "
+        "in ten minutes (`429 rate_limited`).",
+    )
+    def post(self, request, session_id: str):
+        data = InviteEmailInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = workflow.session_invite_email(
+            session=self.session(selectors.SessionAction.OPERATE),
+            actor=_acting(request, self.org),
+            email=data.validated_data["email"],
+        )
+        return Response(SessionOutput(session).data)
 
 
 @extend_schema(parameters=[ORG_HEADER_PARAMETER])

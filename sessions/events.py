@@ -12,7 +12,10 @@ from connect.events import (  # noqa: F401  (re-exported for the session service
     SessionEnded,
     SessionEvent,
     SessionExpired,
+    SessionRated,
     SessionStarted,
+    SessionTransferred,
+    SessionUpdated,
     emit,
 )
 
@@ -38,8 +41,23 @@ def session_fields(session: SupportSession) -> dict[str, Any]:
         "ended_at": session.ended_at,
         "end_reason": session.end_reason,
         "duration_seconds": session.duration_seconds,
+        "agent_name": session.agent_name,
+        "tags": list(session.tags or []),
+        "ticket_ref": session.ticket_ref,
+        "rating": session.rating,
+        "rating_comment": session.rating_comment,
+        "notes_count": _notes_count(session),
     }
 
 
-def session_event(event_class: type[SessionEvent], session: SupportSession, actor: Actor) -> SessionEvent:
-    return event_class(organization=session.organization, actor=event_actor(actor), **session_fields(session))
+def _notes_count(session: SupportSession) -> int:
+    from .models import SessionNote
+
+    if session.pk is None:
+        return 0
+    return SessionNote.objects.for_org(session.organization).filter(session=session).count()
+
+
+def session_event(event_class: type[SessionEvent], session: SupportSession, actor: Actor, **extra: Any) -> SessionEvent:
+    """``extra``: the payload fields of ``event_class`` beyond the session's own (a transfer's from and to)."""
+    return event_class(organization=session.organization, actor=event_actor(actor), **session_fields(session), **extra)

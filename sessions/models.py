@@ -14,6 +14,10 @@ def _session_id() -> str:
     return new_public_id("ses")
 
 
+def _chat_message_id() -> str:
+    return new_public_id("msg")
+
+
 class Status(models.TextChoices):
     WAITING = "waiting", _("Waiting for the customer")
     CONSENT_REQUESTED = "consent_requested", _("Waiting for consent")
@@ -128,6 +132,7 @@ class ChatMessage(OrgGuardedModel):
 
     org_path = "session__organization"
 
+    public_id = models.CharField(max_length=40, unique=True, default=_chat_message_id, editable=False)
     session = models.ForeignKey(SupportSession, on_delete=models.CASCADE, related_name="chat_messages")
     sender_kind = models.CharField(max_length=16)  # agent | customer | system
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)

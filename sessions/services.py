@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -195,11 +196,35 @@ def session_for_code(code: str) -> SupportSession:
         .first()
     )
     if session is None or not session.organization.is_active:
+        _refuse_spent_code(code)
         raise NotFound(_("No session has this code. Check the digits with your agent."), code="unknown_code")
     if session.status == Status.WAITING and session.code_expires_at <= timezone.now():
         session_expire(session=session)
         raise NotFound(_("This code has expired. Ask your agent for a new one."), code="code_expired")
     return session
+
+
+# How long after its code was issued an ended session still answers its code with "ended, ask <agent>": long enough
+# for a customer coming back the same day, short enough that old codes name nobody to a guesser.
+SPENT_CODE_WINDOW = timedelta(hours=24)
+
+
+def _refuse_spent_code(code: str) -> None:
+    """A code no live session holds: if it was the code of a recent session that is over, say so and whom to ask
+    (the organization and agent the code-holder was already shown). Otherwise return: the code is unknown."""
+    spent = (
+        SupportSession.objects.unscoped("a customer's share code names its session, whichever the organization")
+        .select_related("organization", "agent")
+        .filter(code=code, status__in=FINAL_STATUSES, created_at__gte=timezone.now() - SPENT_CODE_WINDOW)
+        .order_by("-created_at")
+        .first()
+    )
+    if spent is None or not spent.organization.is_active:
+        return
+    who = {"agent": spent.agent_name or _("your agent"), "org": spent.organization.name}
+    if spent.status == Status.EXPIRED:
+        raise NotFound(_("This code has expired. Ask %(agent)s at %(org)s for a new code.") % who, code="code_expired")
+    raise NotFound(_("This session has ended. Ask %(agent)s at %(org)s for a new code.") % who, code="session_ended")
 
 
 def session_join(*, code: str, actor: Actor, name: str = "") -> tuple[SupportSession, str]:
@@ -223,7 +248,7 @@ def session_join(*, code: str, actor: Actor, name: str = "") -> tuple[SupportSes
     return session, token
 
 
-WRONG_CODE_ERRORS = ("unknown_code", "code_expired", "invalid_code", "already_joined")
+WRONG_CODE_ERRORS = ("unknown_code", "code_expired", "session_ended", "invalid_code", "already_joined")
 
 
 def _code_attempt_keys(code: str, actor: Actor) -> list[str]:
@@ -264,9 +289,27 @@ def session_join_guarded(*, code: str, actor: Actor, name: str = "") -> tuple[Su
     return _guard_code_attempt(code, actor, lambda: session_join(code=code, actor=actor, name=name))
 
 
-def session_for_code_guarded(*, code: str, actor: Actor) -> SupportSession:
-    """:func:`session_for_code` for the join page, under the same limits as joining."""
-    return _guard_code_attempt(code, actor, lambda: session_for_code(code))
+def session_for_code_guarded(*, code: str, actor: Actor, joined: dict[str, str] | None = None) -> SupportSession:
+    """:func:`session_for_code` for the join page, under the same limits as joining. A code someone already joined
+    with is refused (it is spent) unless ``joined`` (the browser's own customer tokens by session id) holds that
+    session's credential: then the session is returned, and the page takes the customer back to it."""
+
+    def lookup() -> SupportSession:
+        session = session_for_code(code)
+        if session.customer_token_hash and secret_hash((joined or {}).get(session.public_id) or "x") != (
+            session.customer_token_hash
+        ):
+            raise Conflict(
+                _(
+                    "Someone has already joined with this code. If it was you, go back to that window; otherwise "
+                    "ask %(agent)s for a new code."
+                )
+                % {"agent": session.agent_name or _("your agent")},
+                code="already_joined",
+            )
+        return session
+
+    return _guard_code_attempt(code, actor, lookup)
 
 
 def session_for_customer(session_id: str, token: str) -> SupportSession:

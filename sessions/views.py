@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views import View
 
 from connect.errors import ApplicationError, Forbidden, NotFound
@@ -18,7 +19,8 @@ from orgs.views import OrgScopedMixin
 from signaling import live
 from signaling.ice import ice_servers
 
-from . import selectors, services
+from . import chat, selectors, services
+from .history import figures as history_figures
 from .models import Status, SupportSession
 
 CUSTOMER_SESSIONS_KEY = "customer_sessions"  # session id -> customer token, in the customer's browser session
@@ -65,6 +67,9 @@ class SessionDashboardView(OrgScopedMixin, View):
                 "agents": [(m, m.user.public_id in online) for m in members],
                 "operable": operable,
                 "can_start": self.has_scope("sessions:write"),
+                # Figures a support lead watches, over the same visible sessions (sessions.history).
+                "figures": history_figures(self.org),
+                "zone": timezone.get_current_timezone_name(),
             },
         )
 
@@ -112,6 +117,7 @@ class SessionViewerView(OrgScopedMixin, View):
                 "session": session,
                 "join_url": absolute_url("join_code", session.code),
                 "events": selectors.session_events(session),
+                "chat_lines": chat.chat_lines(session),
                 "can_drive": can_drive and session.is_live,
             },
         )
@@ -152,9 +158,12 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
             joined[session.public_id] = token
             request.session[CUSTOMER_SESSIONS_KEY] = joined
             return redirect("customer_session", session_id=session.public_id)
-        session = services.session_for_code_guarded(code=code, actor=actor)
+        joined = request.session.get(CUSTOMER_SESSIONS_KEY, {})
+        session = services.session_for_code_guarded(code=code, actor=actor, joined=joined)
     except ApplicationError as exc:
         return _join_page(request, code=code, error=exc.message, status=exc.status_code)
+    if session.customer_token_hash:  # this browser joined already (a reload, the link again): back to its page
+        return redirect("customer_session", session_id=session.public_id)
     return _join_page(request, code=session.code, session=session)
 
 
@@ -172,5 +181,6 @@ def customer_session(request: HttpRequest, session_id: str) -> HttpResponse:
             "session": session,
             "customer_token": token,
             "ice_servers": ice_servers(f"customer-{session.public_id}"),
+            "chat_lines": chat.chat_lines(session),
         },
     )

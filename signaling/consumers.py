@@ -177,8 +177,13 @@ class HelloConsumer(_ClosesWhenRefused, _SignalingSocket):
         self.limits = protocol.RateLimiter()
         self.watch_credential(socket_keys(principal))
         user = principal.user
-        if user is not None:
-            await live.agent_online(user.public_id, {"page": True})
+        if user is not None and await live.agent_connected(user.public_id, {"page": True}):
+            from .org_live import agents_changed  # (it builds on this module)
+
+            self.presence_counted = True
+            await agents_changed(user)  # came online: the organization's live pages refetch who is online
+        elif user is not None:
+            self.presence_counted = True
         await self._send(
             {
                 "type": "hello",
@@ -193,6 +198,11 @@ class HelloConsumer(_ClosesWhenRefused, _SignalingSocket):
 
     async def disconnect(self, code) -> None:
         self.unwatch_credential()
+        user = getattr(self.scope.get("principal"), "user", None)
+        if getattr(self, "presence_counted", False) and await live.agent_disconnected(user.public_id):
+            from .org_live import agents_changed
+
+            await agents_changed(user)  # their last page closed: offline now, not when the heartbeat runs out
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         """Only ``ping`` is answered here (``pong``); anything else gets an ``error``, as on the session socket."""
@@ -349,7 +359,7 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
             return
         # Each step on its own: one that fails (Redis unreachable, say) must not keep the others from running.
         steps = [self._leave_groups]  # or the process stays subscribed to the session's groups
-        if hasattr(self, "epoch"):
+        if hasattr(self, "epoch") and not getattr(self, "transferred", False):
             steps += [
                 lambda: live.presence_set(self.session_id, self.role, online=False, epoch=self.epoch),
                 lambda: self._tell_peer_presence(online=False),
@@ -359,7 +369,12 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
                 await step()
             except Exception:
                 logger.exception("session %s: a disconnect step failed", self.session_id)
-        if hasattr(self, "epoch") and self.status not in FINAL_STATUSES and settings.CONNECT_RECONNECT_GRACE >= 0:
+        if (
+            hasattr(self, "epoch")
+            and self.status not in FINAL_STATUSES
+            and not getattr(self, "transferred", False)
+            and settings.CONNECT_RECONNECT_GRACE >= 0
+        ):
             task = asyncio.create_task(
                 _end_if_still_gone(self.session_id, self.organization_id, self.role, self.epoch, self.actor)
             )
@@ -395,8 +410,22 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
             # Known at once, before the state event comes back: what the client sent after an "end" is refused, not
             # relayed into a session that is over.
             self.status = _latest(self.status, await database_sync_to_async(self._transition)(name))
+        elif name == "chat":
+            await self._chat(fields["text"])
+        elif name.startswith("file."):
+            from sessions import files  # checked against the offer, logged; refused ones raise and are not relayed
+
+            relayed = await files.file_message(
+                session_id=self.session_id,
+                organization_id=self.organization_id,
+                role=self.role,
+                actor=self.actor,
+                name=name,
+                fields=fields,
+            )
+            await self._relay(name, relayed)
         else:
-            if name.startswith("control.") or name == "chat":
+            if name.startswith("control."):
                 await database_sync_to_async(self._record)(name, fields)
             await self._relay(name, fields)
 
@@ -426,8 +455,33 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
             .select_related("organization")
             .get(public_id=self.session_id)
         )
-        data = {"text": fields["text"]} if name == "chat" else {}
-        session_services.record(session=session, actor=self.actor, event=name.replace(".", "_"), data=data)
+        session_services.record(session=session, actor=self.actor, event=name.replace(".", "_"))
+
+    def _post_chat(self, text: str) -> dict:
+        from sessions import chat
+        from sessions.models import SupportSession
+
+        session = (
+            SupportSession.objects.filter(organization_id=self.organization_id)
+            .select_related("organization", "agent")
+            .get(public_id=self.session_id)
+        )
+        line = chat.chat_post(session=session, actor=self.actor, text=text)
+        return {"id": line.public_id, "name": line.sender_name, "text": line.text, "at": line.created_at.isoformat()}
+
+    async def _chat(self, text: str) -> None:
+        """Keep the line (sessions.chat), relay it to the peer, and echo it to the sender's own connections: both
+        carry the name, the server's time and the message id, so each side shows the line as it was kept. The echo
+        is numbered in the sender's own stream, so a sender that reconnects gets it in its resume."""
+        line = await database_sync_to_async(self._post_chat)(text)
+        await self._relay("chat", line)
+        # delivered_seq moves when the echo arrives (relay_message), like any message this connection receives.
+        await live.relay(
+            self.session_id,
+            self.role,
+            {"v": PROTOCOL_VERSION, "type": "chat", "from": self.role, **line},
+            floor=self.delivered_seq,
+        )
 
     async def _relay(self, name: str, fields: dict) -> None:
         self.sent_seq = await live.relay(
@@ -478,6 +532,25 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
         if event["status"] in FINAL_STATUSES:
             await self._leave_groups()
             await self.close(code=CLOSE_ENDED)
+
+    async def session_transferred(self, event) -> None:
+        """The session now has another agent: the customer (and any other agent watching) sees the new name; the
+        previous agent's socket is told and closed, as it may no longer drive the session."""
+        user = getattr(self.actor, "user", None)
+        if self.role == AGENT and user is not None and user.public_id == event["from_agent_id"]:
+            self.transferred = True  # its leaving is not the agent gone: no grace timer ends the session
+            await self._send(
+                {
+                    "type": "error",
+                    "code": "session_transferred",
+                    "message": protocol.ERROR_CODES["session_transferred"],
+                    "agent": {"id": event["to_agent_id"], "name": event["to_agent_name"]},
+                }
+            )
+            await self._leave_groups()
+            await self.close(code=CLOSE_REFUSED)
+            return
+        await self._send({"type": "agent", "id": event["to_agent_id"], "name": event["to_agent_name"]})
 
     async def peer_presence(self, event) -> None:
         if event["role"] != self.role:

@@ -67,6 +67,12 @@ class MemoryStore:
             self._values[key] = (value, time.monotonic() + STATE_TTL)
             return value
 
+    async def decr(self, key: str) -> int:
+        async with self._lock:
+            value = int(self._alive(key) or 0) - 1
+            self._values[key] = (value, time.monotonic() + STATE_TTL)
+            return value
+
     async def push(self, key: str, item: str) -> None:
         items = self._lists.setdefault(key, [])
         items.append(item)
@@ -156,6 +162,13 @@ class RedisStore:
     async def incr(self, key: str) -> int:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
+            pipe.expire(key, STATE_TTL)
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def decr(self, key: str) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.decr(key)
             pipe.expire(key, STATE_TTL)
             value, _ = await pipe.execute()
         return int(value)
@@ -304,6 +317,40 @@ def session_changed(session_id: str, status_value: str, end_reason: str = "") ->
         )
 
 
+def session_transferred(session_id: str, *, from_agent_id: str, to_agent_id: str, to_agent_name: str) -> None:
+    """Called after a transfer commits: the agent's side starts afresh (the new agent has not connected yet, so the
+    previous agent's leaving must not count as the agent gone), and both ends are told (from synchronous code)."""
+    for key in (f"live:session:{session_id}:epoch:{AGENT_ROLE}", _presence_key(session_id, AGENT_ROLE)):
+        _delete_sync(key)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            session_group(session_id),
+            {
+                "type": "session.transferred",
+                "from_agent_id": from_agent_id,
+                "to_agent_id": to_agent_id,
+                "to_agent_name": to_agent_name,
+            },
+        )
+
+
+AGENT_ROLE = "agent"
+
+
+def _delete_sync(key: str) -> None:
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            client.delete(key)
+        finally:
+            client.close()
+    else:
+        _memory._values.pop(key, None)
+
+
 def online_agents_sync(user_public_ids: list[str]) -> set[str]:
     """Which of these agents hold a live connection (for server-rendered pages)."""
     keys = [_agent_key(public_id) for public_id in user_public_ids]
@@ -343,3 +390,41 @@ def party_gone_sync(session_id: str, role: str) -> bool:
     if presence is None:
         return True
     return not presence.get("online") and time.time() - presence.get("at", 0) > settings.CONNECT_RECONNECT_GRACE
+
+
+# --- The organization's live socket (signaling.org_live): hints, and agents coming and going ----------------------
+
+
+def org_group(organization_pk: int) -> str:
+    return f"org.{organization_pk}.live"
+
+
+def org_hint_sync(organization_pk: int, hint: dict[str, Any], *, agents: list[str] | None = None) -> None:
+    """Send ``hint`` to the organization's live sockets (from synchronous code, after commit). With ``agents``
+    (public ids), a socket of an agent who sees only their own sessions gets it only when it names them."""
+    layer = get_channel_layer()
+    if layer is not None:
+        message = {"type": "org.hint", "hint": hint, "agents": agents}
+        async_to_sync(layer.group_send)(org_group(organization_pk), message)
+
+
+def _agent_connections_key(user_public_id: str) -> str:
+    return f"live:agent:{user_public_id}:connections"
+
+
+async def agent_connected(user_public_id: str, info: dict[str, Any]) -> bool:
+    """A presence socket of this agent opened; True when that made them online (they were not)."""
+    was_online = await store().get(_agent_key(user_public_id)) is not None
+    await store().incr(_agent_connections_key(user_public_id))
+    await agent_online(user_public_id, info)
+    return not was_online
+
+
+async def agent_disconnected(user_public_id: str) -> bool:
+    """A presence socket of this agent closed; when it was their last one they are offline at once (True), rather
+    than when their heartbeat runs out. A count left high by a process that died only delays that to the TTL."""
+    if await store().decr(_agent_connections_key(user_public_id)) > 0:
+        return False
+    await store().delete(_agent_connections_key(user_public_id))
+    await store().delete(_agent_key(user_public_id))
+    return True

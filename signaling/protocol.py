@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,11 @@ MAX_JSON_DEPTH = 32  # arrays and objects inside one another; a real message nes
 MAX_SDP_CHARS = 60_000
 MAX_CHAT_CHARS = 2_000
 MAX_SEQ = 2**31 - 1  # a resume above what the server knows moves numbering there: keep it a sane number
+# File transfer (sessions.files; the bytes go over the WebRTC data channel "files", only the control passes here).
+MAX_FILE_NAME_CHARS = 255
+MAX_FILE_BYTES = 2 * 1024**3  # no organization's limit goes above it (sessions.files.FILE_LIMIT_CEILING)
+FILE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 AGENT = "agent"
 CUSTOMER = "customer"
@@ -26,6 +33,8 @@ BOTH = frozenset({AGENT, CUSTOMER})
 ANY_LIVE = frozenset({"waiting", "consent_requested", "active"})
 CONSENTING = frozenset({"consent_requested"})
 ACTIVE = frozenset({"active"})
+LIVE_WITH_CUSTOMER = frozenset({"consent_requested", "active"})
+MEDIA_STATES = ("sharing", "camera", "paused", "unavailable")
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,53 @@ _TYPES = [
     MessageType("control.grant", frozenset({CUSTOMER}), ACTIVE, True, {}, "Customer allows remote control."),
     MessageType("control.deny", frozenset({CUSTOMER}), ACTIVE, True, {}, "Customer refuses remote control."),
     MessageType("control.revoke", frozenset({CUSTOMER}), ACTIVE, True, {}, "Customer takes control back."),
-    MessageType("chat", BOTH, ACTIVE, True, {"text": (str,)}, "A chat line (at most 2,000 characters)."),
+    MessageType(
+        "chat",
+        BOTH,
+        ACTIVE,
+        True,
+        {"text": (str,)},
+        "A chat line (at most 2,000 characters): kept (sessions.chat), relayed to the peer and echoed to the sender, "
+        "both with id, name and at (the server's time).",
+    ),
+    MessageType(
+        "media",
+        frozenset({CUSTOMER}),
+        LIVE_WITH_CUSTOMER,
+        True,
+        {"state": (str,)},
+        "Customer tells the agent what it is sending: sharing, camera, paused (after a reload or a stop), or "
+        "unavailable (the browser cannot share its screen).",
+    ),
+    MessageType(
+        "file.offer",
+        BOTH,
+        ACTIVE,
+        True,
+        {"id": (str,), "name": (str,), "size": (int,)},
+        "Offer a file to the other party (refused over the organization's limit, then not relayed); logged.",
+    ),
+    MessageType("file.accept", BOTH, ACTIVE, True, {"id": (str,)}, "The receiver accepts an offer; logged."),
+    MessageType("file.decline", BOTH, ACTIVE, True, {"id": (str,)}, "The receiver declines an offer; logged."),
+    MessageType(
+        "file.cancel", BOTH, ACTIVE, True, {"id": (str,)}, "Either party stops a transfer not yet received; logged."
+    ),
+    MessageType(
+        "file.done",
+        BOTH,
+        ACTIVE,
+        True,
+        {"id": (str,), "sha256": (str,)},
+        "The sender has sent every byte of an accepted file: its SHA-256; logged.",
+    ),
+    MessageType(
+        "file.received",
+        BOTH,
+        ACTIVE,
+        True,
+        {"id": (str,), "sha256": (str,)},
+        "The receiver has every byte: the SHA-256 of what arrived; logged.",
+    ),
     MessageType("end", BOTH, ANY_LIVE, False, {}, "End the session for both."),
 ]
 CLIENT_TYPES: dict[str, MessageType] = {t.name: t for t in _TYPES}
@@ -107,6 +162,7 @@ SERVER_TYPES = {
     "peer": "The other party connected or disconnected (role, online).",
     "resync": "Missed messages cannot be replayed: renegotiate (ICE restart) and continue.",
     "error": "A message was refused (code, message); the connection stays open.",
+    "agent": "The session was transferred: the agent now running it (id, name).",
 }
 
 ERROR_CODES = {
@@ -118,19 +174,24 @@ ERROR_CODES = {
     "consent_required": "Media, control and chat flow only once the customer has consented.",
     "invalid_state": "The session's status does not allow this message now.",
     "session_ended": "The session has ended.",
+    "session_transferred": "The session was transferred to another agent; this viewer no longer runs it.",
     "rate_limited": "Too many messages: wait retry_after_ms before sending again.",
+    "file_too_large": "The file is over the organization's limit (max_bytes): it was not offered.",
+    "unknown_file": "No such file offer in this session, or not yours to answer, or already answered.",
 }
 
 # Per-connection rate limits, a token bucket each: (messages per second, burst). Every frame counts against
 # "message", on both sockets; it leaves room for a negotiation's SDP and ICE (an ICE trickle can be 30+ candidates in a
-# second). Chat lines (each one is written to the session log) and control messages (each one writes to the database,
+# second). Chat lines (each one is kept in the database) and control messages (each one writes to the database,
 # or replays up to the whole buffer) also count against their own, lower limit.
 RATE_LIMITS: dict[str, tuple[float, int]] = {
     "message": (50.0, 200),
     "chat": (2.0, 10),
     "control": (2.0, 10),
+    "file": (2.0, 20),
 }
 CHAT_LIMITED = frozenset({"chat"})
+FILE_LIMITED = frozenset(name for name in CLIENT_TYPES if name.startswith("file."))
 CONTROL_LIMITED = frozenset(
     {"resume", "consent.request", "consent.grant", "consent.decline", "consent.revoke", "end"}
     | {name for name in CLIENT_TYPES if name.startswith("control.")}
@@ -269,6 +330,8 @@ class RateLimiter:
         """Count a valid message against the limit of its kind, if it has one."""
         if kind.name in CHAT_LIMITED:
             self.check("chat")
+        elif kind.name in FILE_LIMITED:
+            self.check("file")
         elif kind.name in CONTROL_LIMITED:
             self.check("control")
 
@@ -302,6 +365,36 @@ def parse(message: Any, role: str, status: str | None) -> tuple[MessageType, dic
         fields["text"] = fields["text"].strip()
         if not fields["text"] or len(fields["text"]) > MAX_CHAT_CHARS:
             raise ProtocolError("invalid_message", "A chat line has 1 to 2,000 characters.")
+    if kind.name == "media" and fields["state"] not in MEDIA_STATES:
+        raise ProtocolError("invalid_message", f"'state' is one of {', '.join(MEDIA_STATES)}.")
+    if kind.name in FILE_LIMITED:
+        _check_file_fields(fields)
     if "last_seq" in fields and not 0 <= fields["last_seq"] <= MAX_SEQ:
         raise ProtocolError("invalid_message", f"'last_seq' is between 0 and {MAX_SEQ:,}.")
     return kind, fields
+
+
+def clean_file_name(name: str) -> str | None:
+    """The file name as offered, relayed and logged, or ``None`` when it is not one: 1 to 255 characters, no leading
+    or trailing space, no control or format characters (a right-to-left override would disguise ``exe.txt``), no
+    path. It is relayed exactly as sent: the pages trim and normalize it before offering."""
+    if not name or name != name.strip() or len(name) > MAX_FILE_NAME_CHARS or name in (".", ".."):
+        return None
+    if any(char in "/\\" or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") for char in name):
+        return None
+    return name
+
+
+def _check_file_fields(fields: dict[str, Any]) -> None:
+    if not FILE_ID.fullmatch(fields["id"]):
+        raise ProtocolError("invalid_message", "'id' is 8 to 64 letters, digits, '-' or '_'.")
+    if "name" in fields:
+        if clean_file_name(fields["name"]) is None:
+            raise ProtocolError(
+                "invalid_message",
+                f"'name' is a file name of 1 to {MAX_FILE_NAME_CHARS} characters, with no path or control characters.",
+            )
+    if "size" in fields and not 0 <= fields["size"] <= MAX_FILE_BYTES:
+        raise ProtocolError("invalid_message", f"'size' is a number of bytes from 0 to {MAX_FILE_BYTES:,}.")
+    if "sha256" in fields and not SHA256_HEX.fullmatch(fields["sha256"]):
+        raise ProtocolError("invalid_message", "'sha256' is 64 lowercase hexadecimal digits.")

@@ -1,8 +1,10 @@
 from django.urls import path
 
 from .consumers import HelloConsumer, SessionConsumer
+from .org_live import OrgLiveConsumer
 
 websocket_urlpatterns = [
     path("ws/v1/hello", HelloConsumer.as_asgi()),
     path("ws/v1/sessions/<str:session_id>", SessionConsumer.as_asgi()),
+    path("ws/v1/orgs/<str:org_slug>/live", OrgLiveConsumer.as_asgi()),
 ]

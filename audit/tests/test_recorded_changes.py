@@ -248,7 +248,8 @@ def test_oauth_app_created_and_deleted_are_recorded(acme, alice):
 # --- Webhook endpoints ----------------------------------------------------------------------------------------
 
 
-def test_webhook_endpoint_changes_are_recorded(acme, alice):
+def test_webhook_endpoint_changes_are_recorded(acme, alice, settings):
+    settings.CONNECT_OUTBOUND_ALLOWED_NETWORKS = ["203.0.113.0/24"]  # WEBHOOK_URL's documentation range, refused else
     org = org_context_for_user(alice, "acme")
     with pytest.raises(ApplicationError):  # not a web address
         webhooks.endpoint_create(organization=acme, url="ftp://example.com/x", actor=org)

@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from connect.scopes import SCOPES
 from integrations.credentials import services as integration_services
 from integrations.models import Application, WebhookEndpoint
+from integrations.tests.factories import WebhookEndpointFactory
 from integrations.webhooks import services as webhooks
 from orgs import devices
 from orgs import services as org_services
@@ -108,7 +109,8 @@ def world(fast_passwords, acme, alice, bob, globex, gina):
     app, _app_secret = integration_services.oauth_application_create(
         org=owner, name="CRM", grant_type=Application.GRANT_CLIENT_CREDENTIALS, scopes=["members:read"]
     )
-    endpoint = webhooks.endpoint_create(organization=acme, url=f"http://{LOOPBACK_RECEIVER}/hook")
+    # Stored directly: saving refuses a loopback URL (as delivery does), and deliveries to this one must meet the guard.
+    endpoint = WebhookEndpointFactory(organization=acme, url=f"http://{LOOPBACK_RECEIVER}/hook")
     webhooks.endpoint_send_test(endpoint=endpoint)
     other_device = devices.device_sign_in(user=alice, name="Old phone", platform="ios").device
 
@@ -216,7 +218,7 @@ def test_the_guard_sees_a_delivery_that_would_resolve_a_name(
 ):
     """The guard above can fail: an endpoint on a host name, delivered to, is caught before any lookup."""
     settings.CONNECT_OUTBOUND_ALLOW_HTTP = True
-    endpoint = webhooks.endpoint_create(organization=acme, url="http://receiver.invalid/hook")
+    endpoint = WebhookEndpointFactory(organization=acme, url="http://receiver.invalid/hook")  # not resolved at save
     with django_capture_on_commit_callbacks(execute=True):
         webhooks.endpoint_send_test(endpoint=endpoint)
     assert RESOLVED_NAMES == ["'receiver.invalid'"]

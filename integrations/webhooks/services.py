@@ -75,10 +75,23 @@ def _clean_event_types(event_types: list[str]) -> list[str]:
 
 
 def _clean_url(url: str) -> str:
+    """``url`` if a delivery to it would be attempted; refused (``invalid_url``) if delivery would refuse it.
+
+    The same checks as a delivery (connect.outbound): scheme, credentials, and every address the host names, so an
+    address inside our network is refused when it is saved rather than at each delivery. A name that does not
+    resolve yet is accepted (deliveries retry, and a delivery checks the address again). Called before the write
+    transaction opens: a DNS lookup must not hold the database's write lock.
+    """
     try:
-        outbound.check_url(url)
+        outbound.check_public_url(url)
     except outbound.BlockedURL as exc:
-        raise ApplicationError(str(exc), code="invalid_url", details={"field": "url"}) from None
+        raise ApplicationError(
+            _("This URL cannot receive webhooks: %(reason)s") % {"reason": exc},
+            code="invalid_url",
+            details={"field": "url"},
+        ) from None
+    except outbound.OutboundError:
+        pass  # the host does not resolve (yet)
     return url
 
 
@@ -86,7 +99,6 @@ def _clean_url(url: str) -> str:
 AUDITED_ENDPOINT_FIELDS = ("url", "event_types", "description", "enabled")
 
 
-@transaction.atomic
 def endpoint_create(
     *,
     organization: Organization,
@@ -96,10 +108,21 @@ def endpoint_create(
     actor: object = None,
 ) -> WebhookEndpoint:
     """Add an endpoint. ``actor`` is who does it (an OrgContext, a user; None: an operator or the system)."""
+    url = _clean_url(url)
+    event_types = _clean_event_types(event_types or [])
+    with transaction.atomic():
+        return _endpoint_create(
+            organization=organization, url=url, event_types=event_types, description=description, actor=actor
+        )
+
+
+def _endpoint_create(
+    *, organization: Organization, url: str, event_types: list[str], description: str, actor: object
+) -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.create(
         organization=organization,
-        url=_clean_url(url),
-        event_types=_clean_event_types(event_types or []),
+        url=url,
+        event_types=event_types,
         description=description.strip(),
         secret=new_secret(),
     )
@@ -114,14 +137,18 @@ def endpoint_create(
     return endpoint
 
 
-@transaction.atomic
 def endpoint_update(*, endpoint: WebhookEndpoint, actor: object = None, **changes) -> WebhookEndpoint:
     """Change an endpoint's URL, events, description or whether it is enabled; nothing is written when nothing
     changes."""
-    if "url" in changes:
+    if "url" in changes and changes["url"] != endpoint.url:
         changes["url"] = _clean_url(changes["url"])
     if "event_types" in changes:
         changes["event_types"] = _clean_event_types(changes["event_types"])
+    with transaction.atomic():
+        return _endpoint_update(endpoint=endpoint, actor=actor, **changes)
+
+
+def _endpoint_update(*, endpoint: WebhookEndpoint, actor: object, **changes) -> WebhookEndpoint:
     if "description" in changes:
         changes["description"] = (changes["description"] or "").strip()
     changed = {

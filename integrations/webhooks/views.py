@@ -22,7 +22,15 @@ from .catalogue import EVENT_TYPES
 
 
 class WebhookForm(forms.Form):
-    url = forms.URLField(label=gettext_lazy("URL"), max_length=2000, assume_scheme="https")
+    url = forms.URLField(
+        label=gettext_lazy("URL"),
+        max_length=2000,
+        assume_scheme="https",
+        help_text=gettext_lazy(
+            "An address reachable from the internet; addresses inside a private network (private, loopback, "
+            "link-local) are refused."
+        ),
+    )
     description = forms.CharField(label=gettext_lazy("Description"), max_length=200, required=False)
     event_types = forms.MultipleChoiceField(
         label=gettext_lazy("Events (none ticked: all)"),

@@ -65,7 +65,17 @@ def bobs_things(acme, globex, alice, bob):
 
 def test_export_holds_exactly_the_listed_data_and_no_secret(bobs_things, acme, globex, bob):
     data = privacy.user_export(user=bob)
-    assert set(data) == {"format", "exported_at", "profile", "memberships", "sessions", "devices", "api_keys"}
+    assert set(data) == {
+        "format",
+        "exported_at",
+        "profile",
+        "memberships",
+        "sessions",
+        "devices",
+        "api_keys",
+        "chat_lines",
+    }
+    assert data["chat_lines"] == []  # the chat lines bob wrote as an agent (sessions.chat): none here
     assert data["profile"]["id"] == bob.public_id and data["profile"]["email"] == "bob@acme.test"
     assert sorted((m["organization"]["slug"], m["role"]) for m in data["memberships"]) == [
         ("acme", "agent"),

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from connect.asgi import application
 from connect.tests.test_asgi import session_cookie_for
 from sessions import services
-from sessions.models import FINAL_STATUSES, SessionEvent, SupportSession
+from sessions.models import FINAL_STATUSES, ChatMessage, SessionEvent, SupportSession
 from signaling import consumers, live, protocol
 from signaling.consumers import CLOSE_ENDED
 from signaling.tests.test_session_consumer import new_session
@@ -325,9 +325,13 @@ def notice(role: str, *, online: bool) -> dict:
 
 @database_sync_to_async
 def recorded(session_id: str) -> int:
-    return SessionEvent.objects.filter(
-        session__organization__slug="acme", session__public_id=session_id, type__in=["chat", "control_request"]
-    ).count()
+    # Chat lines are kept as ChatMessage rows (sessions.chat), control requests in the session log.
+    lines = ChatMessage.objects.filter(session__organization__slug="acme", session__public_id=session_id).count()
+    return lines + (
+        SessionEvent.objects.filter(
+            session__organization__slug="acme", session__public_id=session_id, type__in=["chat", "control_request"]
+        ).count()
+    )
 
 
 async def exchange(session: Session, frame: tuple[str, Any]) -> None:
@@ -382,6 +386,9 @@ async def exchange(session: Session, frame: tuple[str, Any]) -> None:
         assert relayed == [], relayed
     if kind.name == "ping":
         assert [a["type"] for a in answers] == ["pong"], answers
+    if kind.name == "chat":  # the sender gets its own line back, as kept and as the peer got it
+        echoes = [{k: v for k, v in a.items() if k != "seq"} for a in answers if a["type"] == "chat"]
+        assert echoes == [{k: v for k, v in relayed[0].items() if k != "seq"}], answers
     if loggable:
         logged = await recorded(session.session_id) - logged_before
         assert logged == (1 if kind.name in ("chat", "control.request") else 0)

@@ -17,7 +17,7 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from connect.asgi import application
 from connect.tests.test_asgi import session_cookie_for
-from sessions.models import SessionEvent, Status, SupportSession
+from sessions.models import ChatMessage, SessionEvent, Status, SupportSession
 from signaling import consumers, live, protocol
 from signaling.consumers import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, SessionConsumer
 from signaling.tests.test_session_consumer import active_session, new_session, next_of
@@ -50,8 +50,12 @@ async def send_frame(communicator: WebsocketCommunicator, *, text: str | None = 
 
 @database_sync_to_async
 def chat_lines(session_id: str) -> list[str]:
-    events = SessionEvent.objects.filter(session__organization__slug="acme", session__public_id=session_id, type="chat")
-    return [event.data.get("text") for event in events]
+    """The lines kept (sessions.chat); none goes to the session log any more."""
+    assert not SessionEvent.objects.filter(
+        session__organization__slug="acme", session__public_id=session_id, type="chat"
+    ).exists()
+    lines = ChatMessage.objects.filter(session__organization__slug="acme", session__public_id=session_id)
+    return [line.text for line in lines]
 
 
 @database_sync_to_async

@@ -61,12 +61,13 @@ async def customer_socket(session_id, token):
 
 
 async def next_of(communicator, kind, timeout=2):
-    """The next message of ``kind``, skipping presence notices."""
+    """The next message of ``kind``, skipping presence notices (and, when not waiting for chat, the echoes of the
+    client's own chat lines: the server sends each line back to its sender once kept)."""
     while True:
         message = await communicator.receive_json_from(timeout=timeout)
         if message["type"] == kind:
             return message
-        assert message["type"] == "peer", message
+        assert message["type"] == "peer" or message["type"] == "chat", message
 
 
 async def pair(bob):
@@ -118,6 +119,12 @@ async def test_consent_then_relay_with_sequence_numbers(acme, bob):
     await customer.send_json_to({"type": "chat", "text": "  hello  "})
     chat = await next_of(agent, "chat")
     assert chat["text"] == "hello" and chat["from"] == "customer"
+    # Kept first, then relayed with the sender's name, the server's time and the line's id; echoed to the sender,
+    # numbered in its own stream, so each side shows the line as it was kept.
+    assert chat["id"].startswith("msg_") and chat["name"] == "Carl" and chat["at"].endswith("+00:00")
+    echo = await next_of(customer, "chat")
+    assert {k: v for k, v in echo.items() if k != "seq"} == {k: v for k, v in chat.items() if k != "seq"}
+    assert echo["seq"] >= 1
     assert await status_of(session_id) == Status.ACTIVE
     await agent.disconnect()
     await customer.disconnect()

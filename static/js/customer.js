@@ -1,14 +1,21 @@
-// The customer's side: consent, screen capture, the WebRTC offer, "you are sharing" with a stop button, chat.
+// The customer's side: consent, screen (or camera) capture, the WebRTC offer, one bar that says what is being sent
+// ("You are sharing…" with a stop button, or "Sharing paused — press Share again"), chat. The agent is told what
+// this page sends with `media` messages (docs/signaling.md, "Media state").
 import { SignalingClient, on, serially, strings } from "./signaling.js";
 import { setupChat } from "./chat.js";
 import { setupFiles } from "./files.js";
+import { setupCustomerWorkflow } from "./workflow.js";
 
 const root = document.getElementById("customer");
 const t = strings();
 const iceServers = JSON.parse(document.getElementById("ice-servers").textContent);
 const panels = ["consent", "waiting", "sharing", "ended"].map((id) => document.getElementById(id));
 const connection = document.getElementById("connection");
+// Most phones and tablets have no screen capture; a camera they have.
+const canShareScreen = Boolean(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+const canShareCamera = Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
 let stream = null;
+let source = null; // "sharing" (the screen) or "camera" while a stream is sent
 let pc = null;
 let status = root.dataset.status;
 
@@ -16,17 +23,48 @@ function show(id) {
   for (const panel of panels) panel.hidden = panel.id !== id;
 }
 
+function mediaState() {
+  if (stream) return source;
+  return canShareScreen ? "paused" : "unavailable";
+}
+
+function tellAgent() {
+  if (["consent_requested", "active"].includes(status)) client.send({ type: "media", state: mediaState() });
+}
+
+// The sharing panel shows exactly one of its two bars.
+function renderSharing() {
+  const live = Boolean(stream);
+  document.getElementById("sharing-live").hidden = !live;
+  document.getElementById("reshare-note").hidden = live;
+  document.getElementById("sharing-screen").hidden = source === "camera";
+  document.getElementById("sharing-camera").hidden = source !== "camera";
+  document.getElementById("reshare").hidden = !canShareScreen;
+  document.getElementById("reshare-camera").hidden = !canShareCamera || canShareScreen;
+  document.getElementById("reshare-camera").classList.toggle("secondary", canShareScreen);
+  if (!canShareScreen) document.getElementById("paused-why").textContent = t.pausedNoScreen;
+}
+
 function stopMedia() {
   if (stream) stream.getTracks().forEach((track) => track.stop());
   stream = null;
+  source = null;
   if (pc) pc.close();
   pc = null;
 }
 
-async function capture() {
-  stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+async function capture(kind) {
+  if (kind === "camera") {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: "environment" } }, audio: false });
+  } else {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  }
+  source = kind;
   // The browser's own "Stop sharing" button ends the session like ours does.
-  stream.getVideoTracks()[0].addEventListener("ended", () => client.send({ type: "consent.revoke" }));
+  const captured = stream;
+  stream.getVideoTracks()[0].addEventListener("ended", () => {
+    if (stream === captured) client.send({ type: "consent.revoke" });
+  });
 }
 
 async function offer({ iceRestart = false } = {}) {
@@ -37,10 +75,12 @@ async function offer({ iceRestart = false } = {}) {
     pc.createDataChannel("input"); // remote-control input arrives here when a desktop agent is present
     client.emit("peerconnection", { pc }); // before the offer: channels other modules open are negotiated in it
     stream.getTracks().forEach((track) => pc.addTrack(track, stream));
+    const peer = pc;
     pc.addEventListener("icecandidate", (event) => {
-      client.send({ type: "ice", candidate: event.candidate ? event.candidate.toJSON() : null });
+      if (peer === pc) client.send({ type: "ice", candidate: event.candidate ? event.candidate.toJSON() : null });
     });
     pc.addEventListener("connectionstatechange", () => {
+      if (peer !== pc) return;
       connection.textContent = { connected: t.connected, connecting: t.connecting, disconnected: t.reconnecting,
         failed: t.reconnecting }[pc.connectionState] || "";
       if (pc.connectionState === "failed") offer({ iceRestart: true });
@@ -55,7 +95,7 @@ function applyStatus(next) {
   root.dataset.status = next;
   if (next === "active") {
     show("sharing");
-    document.getElementById("reshare-note").hidden = Boolean(stream);
+    renderSharing();
   } else if (next === "consent_requested") {
     show("consent");
   } else if (["ended", "declined", "expired"].includes(next)) {
@@ -68,15 +108,18 @@ function applyStatus(next) {
 const client = new SignalingClient(root.dataset.ws);
 // The consent buttons come disabled from the server and work once the session's connection is up.
 on(client, "hello", (m) => {
-  document.getElementById("share").disabled = false;
-  document.getElementById("decline").disabled = false;
+  for (const id of ["share", "share-camera", "decline"]) document.getElementById(id).disabled = false;
   applyStatus(m.session.status);
+  tellAgent();
   if (m.session.status === "active" && stream && pc) offer({ iceRestart: true });
 });
 on(client, "state", serially(async (m) => {
   const wasActive = status === "active";
   applyStatus(m.status);
-  if (m.status === "active" && !wasActive) await offer();
+  if (m.status === "active" && !wasActive) {
+    await offer();
+    tellAgent();
+  }
 }));
 on(client, "resync", serially(() => offer({ iceRestart: true })));
 on(client, "answer", serially(async (m) => {
@@ -91,43 +134,65 @@ on(client, "ice", serially(async (m) => {
   }
 }));
 on(client, "peer", (m) => {
-  if (m.role === "agent" && m.online && status === "active" && stream) offer();
+  if (m.role !== "agent" || !m.online) return;
+  tellAgent(); // a viewer that just opened learns what this page sends
+  if (status === "active" && stream) offer();
 });
 on(client, "control.request", () => { document.getElementById("control-notice").hidden = false; });
 on(client, "reconnecting", () => { connection.textContent = t.reconnecting; });
 
-document.getElementById("share").addEventListener("click", async () => {
+if (!canShareScreen) {
+  // Said before the customer presses anything: the agent is told too (on hello).
+  document.getElementById("no-screen").hidden = false;
+  document.getElementById("share").hidden = true;
+  document.getElementById("share-camera").hidden = !canShareCamera;
+}
+
+async function consentWith(kind, failure) {
   const error = document.getElementById("share-error");
   error.hidden = true;
   try {
-    await capture();
+    await capture(kind);
   } catch {
-    error.textContent = t.denied;
+    error.textContent = failure;
     error.hidden = false;
     return;
   }
   show("waiting");
   client.send({ type: "consent.grant" });
-});
+}
+document.getElementById("share").addEventListener("click", () => consentWith("sharing", t.denied));
+document.getElementById("share-camera").addEventListener("click", () => consentWith("camera", t.cameraDenied));
 document.getElementById("decline").addEventListener("click", () => client.send({ type: "consent.decline" }));
 document.getElementById("stop").addEventListener("click", () => {
   stopMedia();
   client.send({ type: "consent.revoke" });
 });
-document.getElementById("reshare").addEventListener("click", async () => {
+
+async function shareAgain(kind, failure) {
+  const error = document.getElementById("reshare-error");
+  error.hidden = true;
   try {
-    await capture();
+    await capture(kind);
   } catch {
+    error.textContent = failure;
+    error.hidden = false;
     return;
   }
-  document.getElementById("reshare-note").hidden = true;
-  offer();
-});
+  renderSharing();
+  await offer();
+  tellAgent();
+}
+document.getElementById("reshare").addEventListener("click", () => shareAgain("sharing", t.denied));
+document.getElementById("reshare-camera").addEventListener("click", () => shareAgain("camera", t.cameraDenied));
+document.getElementById("end-here").addEventListener("click", () => client.send({ type: "end" }));
 document.getElementById("control-ok").addEventListener("click", () => {
   client.send({ type: "control.deny" });
   document.getElementById("control-notice").hidden = true;
 });
 setupChat(client, { selfLabel: "you" });
 setupFiles(client, { role: "customer" });
+setupCustomerWorkflow(client);
 
+if (status === "active") renderSharing();
 if (["consent_requested", "active"].includes(status)) client.connect();

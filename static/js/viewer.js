@@ -29,17 +29,122 @@ for (const button of document.querySelectorAll("[data-copy]")) {
   });
 }
 
-function setView(mode) {
-  video.classList.toggle("fit", mode === "fit");
-  video.classList.toggle("actual", mode === "actual");
-  document.getElementById("fit").setAttribute("aria-pressed", String(mode === "fit"));
-  document.getElementById("actual").setAttribute("aria-pressed", String(mode === "actual"));
+// Fit, or a zoom level (1 = actual size). The video sits in a scroll container and is centred with auto margins,
+// which never place it at a negative offset: whatever overflows can be scrolled into view on every side.
+const wrap = document.getElementById("screen-wrap");
+const scroller = document.getElementById("screen-scroll");
+const zoomLevel = document.getElementById("zoom-level");
+const ZOOMS = [0.5, 0.67, 0.75, 0.9, 1, 1.25, 1.5, 1.75, 2];
+const percent = new Intl.NumberFormat(undefined, { style: "percent" });
+let zoom = null; // null: fit
+
+function fitScale() {
+  if (!video.videoWidth) return 1;
+  return Math.min(scroller.clientWidth / video.videoWidth, scroller.clientHeight / video.videoHeight);
 }
-document.getElementById("fit").addEventListener("click", () => setView("fit"));
-document.getElementById("actual").addEventListener("click", () => setView("actual"));
-document.getElementById("fullscreen").addEventListener("click", () => {
-  document.getElementById("screen-wrap").requestFullscreen?.();
+
+function applyView() {
+  wrap.dataset.mode = zoom === null ? "fit" : "zoom";
+  if (zoom === null || !video.videoWidth) {
+    video.style.width = "";
+    video.style.height = "";
+  } else {
+    video.style.width = `${Math.round(video.videoWidth * zoom)}px`;
+    video.style.height = `${Math.round(video.videoHeight * zoom)}px`;
+  }
+  document.getElementById("fit")?.setAttribute("aria-pressed", String(zoom === null));
+  document.getElementById("actual")?.setAttribute("aria-pressed", String(zoom === 1));
+  if (zoomLevel) zoomLevel.textContent = zoom === null ? `${t.fit} · ${percent.format(fitScale())}` : percent.format(zoom);
+  const zoomOut = document.getElementById("zoom-out");
+  const zoomIn = document.getElementById("zoom-in");
+  if (zoomOut && zoomIn && !zoomOut.dataset.off) {
+    const current = zoom === null ? fitScale() : zoom;
+    zoomOut.disabled = current <= ZOOMS[0] + 0.001;
+    zoomIn.disabled = current >= ZOOMS[ZOOMS.length - 1] - 0.001;
+  }
+}
+
+function setZoom(next) {
+  // Keep the point in the middle of the view where it is.
+  const midX = (scroller.scrollLeft + scroller.clientWidth / 2) / Math.max(scroller.scrollWidth, 1);
+  const midY = (scroller.scrollTop + scroller.clientHeight / 2) / Math.max(scroller.scrollHeight, 1);
+  zoom = next;
+  applyView();
+  scroller.scrollLeft = midX * scroller.scrollWidth - scroller.clientWidth / 2;
+  scroller.scrollTop = midY * scroller.scrollHeight - scroller.clientHeight / 2;
+}
+
+function stepZoom(direction) {
+  const current = zoom === null ? fitScale() : zoom;
+  const next = direction > 0 ? ZOOMS.find((z) => z > current + 0.001) : [...ZOOMS].reverse().find((z) => z < current - 0.001);
+  if (next !== undefined) setZoom(next);
+}
+
+function enableTools(enabled) {
+  for (const id of ["fit", "actual", "zoom-out", "zoom-in", "fullscreen"]) {
+    const button = document.getElementById(id);
+    if (!button) continue;
+    button.disabled = !enabled;
+    if (enabled) delete button.dataset.off;
+    else button.dataset.off = "1";
+  }
+  if (enabled) applyView();
+}
+
+document.getElementById("fit")?.addEventListener("click", () => setZoom(null));
+document.getElementById("actual")?.addEventListener("click", () => setZoom(1));
+document.getElementById("zoom-in")?.addEventListener("click", () => stepZoom(1));
+document.getElementById("zoom-out")?.addEventListener("click", () => stepZoom(-1));
+document.getElementById("fullscreen")?.addEventListener("click", () => {
+  if (document.fullscreenElement) document.exitFullscreen?.();
+  else wrap.requestFullscreen?.();
 });
+document.addEventListener("fullscreenchange", applyView);
+window.addEventListener("resize", applyView);
+video.addEventListener("resize", () => { // the customer's screen changed size (or a first frame)
+  enableTools(video.videoWidth > 0);
+  applyView();
+});
+
+// --- The truth about the picture: what the agent sees is live, or the overlay says why it is not. ---
+const overlay = document.getElementById("screen-overlay");
+const truth = { peerOnline: null, media: null, ice: "new", lastFrameAt: 0, framesDecoded: 0, muted: false, hadPicture: false };
+
+function problem() {
+  if (root.dataset.status !== "active") return null;
+  if (truth.peerOnline === false) return "gone";
+  if (truth.media === "paused") return "paused";
+  if (truth.media === "unavailable") return "unavailable";
+  if (!truth.hadPicture) return null; // nothing shown yet: the placeholder says what is awaited
+  if (["disconnected", "failed"].includes(truth.ice) || truth.muted) return "lost";
+  if (Date.now() - truth.lastFrameAt > 2000) return "lost";
+  return null;
+}
+
+function renderTruth() {
+  const issue = problem();
+  root.dataset.picture = issue || (truth.hadPicture ? "live" : "none");
+  overlay.hidden = !issue;
+  video.classList.toggle("stale", Boolean(issue));
+  if (issue) {
+    document.getElementById("overlay-title").textContent = t[`${issue}Title`];
+    document.getElementById("overlay-detail").textContent = t[`${issue}Detail`];
+    overlay.dataset.issue = issue;
+  }
+  if (root.dataset.status === "active") placeholder.hidden = Boolean(issue || video.srcObject);
+  if (root.dataset.status === "active") {
+    statusBadge.textContent = issue ? t.interrupted : t.active;
+    statusBadge.className = `badge status-${issue ? "interrupted" : "active"}`;
+    const label = { gone: t.offline, paused: t.paused, unavailable: t.noPicture, lost: t.reconnecting }[issue];
+    if (label) {
+      connection.textContent = label;
+      connection.dataset.state = "problem";
+    } else if (pc && pc.connectionState === "connected") {
+      connection.textContent = truth.media === "camera" ? `${t.connected} · ${t.camera}` : t.connected;
+      connection.dataset.state = "connected";
+    }
+  }
+}
 
 function showStatus(status) {
   root.dataset.status = status;
@@ -49,12 +154,24 @@ function showStatus(status) {
   statusBadge.className = `badge status-${status}`;
   if (["ended", "declined", "expired"].includes(status)) {
     if (pc) pc.close();
+    pc = null;
     video.srcObject = null;
     placeholder.hidden = false;
     placeholder.textContent = t.ended;
+    overlay.hidden = true;
+    enableTools(false);
+    endDialog?.close();
+    // Nothing these can do any more: disabled at once, with the reason beside them.
+    for (const button of document.querySelectorAll("#request-control, #end, #end-confirm")) button.disabled = true;
+    const note = document.getElementById("ended-live-note");
+    if (note && document.getElementById("end")) note.hidden = false;
+    connection.textContent = "";
+    quality.textContent = "";
     // Show the final log and duration as the server has recorded them.
     setTimeout(() => location.reload(), 1500);
+    return;
   }
+  renderTruth();
 }
 
 function newPeer() {
@@ -63,14 +180,24 @@ function newPeer() {
   pc.addEventListener("icecandidate", (event) => {
     client.send({ type: "ice", candidate: event.candidate ? event.candidate.toJSON() : null });
   });
+  const peer = pc;
+  truth.framesDecoded = 0;
+  truth.ice = "new";
+  truth.lastFrameAt = Date.now(); // a new negotiation gets its own two seconds
   pc.addEventListener("track", (event) => {
     video.srcObject = event.streams[0] || new MediaStream([event.track]);
     placeholder.hidden = true;
+    truth.muted = false;
+    event.track.addEventListener("mute", () => { truth.muted = true; renderTruth(); });
+    event.track.addEventListener("unmute", () => { truth.muted = false; truth.lastFrameAt = Date.now(); renderTruth(); });
   });
   pc.addEventListener("connectionstatechange", () => {
+    if (peer !== pc) return;
     connection.textContent = { connected: t.connected, connecting: t.connecting, disconnected: t.reconnecting,
       failed: t.reconnecting }[pc.connectionState] || pc.connectionState;
     connection.dataset.state = pc.connectionState;
+    truth.ice = pc.connectionState;
+    renderTruth();
   });
   pc.addEventListener("datachannel", (event) => {
     if (event.channel.label === "input") root.inputChannel = event.channel; // remote-control input (desktop agent)
@@ -82,12 +209,22 @@ function newPeer() {
 const client = new SignalingClient(root.dataset.ws);
 
 on(client, "hello", (m) => {
+  truth.peerOnline = Boolean(m.peer_online);
   showStatus(m.session.status);
   connection.textContent = m.peer_online ? t.connecting : t.offline;
+  renderTruth();
 });
 on(client, "state", (m) => showStatus(m.status));
 on(client, "peer", (m) => {
+  truth.peerOnline = Boolean(m.online);
+  if (!m.online) truth.media = null; // what it sends next is said again when it is back
   connection.textContent = m.online ? (pc && pc.connectionState === "connected" ? t.connected : t.connecting) : t.offline;
+  renderTruth();
+});
+on(client, "media", (m) => {
+  truth.media = m.state;
+  if (m.state === "sharing" || m.state === "camera") truth.lastFrameAt = Date.now();
+  renderTruth();
 });
 on(client, "offer", serially(async (m) => {
   const incoming = fingerprint(m.sdp);
@@ -117,23 +254,51 @@ setupChat(client, { selfLabel: "agent" });
 setupFiles(client, { role: "agent" });
 setupWorkflow(client);
 setupSessionLog(client);
+const endForm = document.getElementById("end-form");
+const endDialog = document.getElementById("end-dialog");
+endForm?.addEventListener("submit", (event) => {
+  if (endForm.dataset.confirmed || !endDialog?.showModal) return; // no <dialog> support: the plain form posts
+  event.preventDefault();
+  endDialog.showModal();
+});
+document.getElementById("end-cancel")?.addEventListener("click", () => endDialog.close());
+document.getElementById("end-confirm")?.addEventListener("click", () => {
+  endForm.dataset.confirmed = "1";
+  document.getElementById("end-confirm").disabled = true;
+  endForm.requestSubmit();
+});
 document.getElementById("request-control")?.addEventListener("click", () => {
   client.send({ type: "control.request" });
   controlNote.textContent = t.controlAsked;
 });
 
+// Every second: round-trip time and frame rate for the badge, and whether frames still arrive (the truth overlay).
 setInterval(async () => {
-  if (!pc || pc.connectionState !== "connected") return;
+  if (!pc || root.dataset.status !== "active") return;
+  const peer = pc;
   let rtt = null;
   let fps = null;
-  (await pc.getStats()).forEach((report) => {
+  let decoded = null;
+  (await peer.getStats()).forEach((report) => {
     if (report.type === "candidate-pair" && report.nominated && report.currentRoundTripTime !== undefined) {
       rtt = Math.round(report.currentRoundTripTime * 1000);
     }
-    if (report.type === "inbound-rtp" && report.kind === "video" && report.framesPerSecond) fps = report.framesPerSecond;
+    if (report.type === "inbound-rtp" && report.kind === "video") {
+      decoded = (decoded || 0) + (report.framesDecoded || 0);
+      if (report.framesPerSecond) fps = report.framesPerSecond;
+    }
   });
-  quality.textContent = [rtt !== null ? `${rtt} ms` : "", fps ? `${Math.round(fps)} fps` : ""].filter(Boolean).join(" · ");
-}, 2000);
+  if (peer !== pc) return;
+  if (decoded !== null && decoded > truth.framesDecoded) {
+    truth.framesDecoded = decoded;
+    truth.lastFrameAt = Date.now();
+    truth.hadPicture = true;
+  }
+  const live = !problem();
+  quality.textContent = live && pc.connectionState === "connected"
+    ? [rtt !== null ? `${rtt} ms` : "", fps ? `${Math.round(fps)} fps` : ""].filter(Boolean).join(" · ") : "";
+  renderTruth();
+}, 1000);
 
 async function start() {
   try {
@@ -145,4 +310,4 @@ async function start() {
   if (["waiting", "consent_requested", "active"].includes(root.dataset.status)) client.connect();
 }
 start();
-window.connectViewer = { client, get pc() { return pc; } };
+window.connectViewer = { client, truth, get pc() { return pc; } };

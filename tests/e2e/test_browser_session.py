@@ -76,12 +76,13 @@ def test_agent_sees_the_customers_screen_and_both_see_the_end(product, browser, 
     screenshot("viewer-active", agent)
 
     customer.get_by_label("Message").fill("It says error 42")
-    customer.get_by_role("button", name="Send").click()
+    customer.get_by_role("button", name="Send", exact=True).click()
     wait_until(lambda: agent.get_by_text("It says error 42").is_visible())
     screenshot("customer-sharing", customer)
 
     time.sleep(1.2)  # a session that lasted a moment has a duration to show
     agent.get_by_role("button", name="End session").click()
+    agent.get_by_role("button", name="End for both of us").click()  # the confirmation dialog
     wait_until(lambda: customer.get_by_role("heading", name="This session has ended").is_visible())
     summary = wait_until(lambda: agent.locator("#summary").is_visible() and agent.locator("#summary").inner_text())
     assert "Ended by the agent" in summary
