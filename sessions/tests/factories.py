@@ -13,7 +13,7 @@ from django.utils import timezone
 from connect.ids import new_secret, secret_hash
 from orgs.models import Role
 from orgs.tests.factories import KeepsPlaintext, MembershipFactory, OrganizationFactory
-from sessions.models import SessionEvent, Status, SupportSession
+from sessions.models import ChatMessage, SessionEvent, SessionNote, Status, SupportSession
 from sessions.services import CUSTOMER_TOKEN_PREFIX
 
 
@@ -58,3 +58,28 @@ class SessionEventFactory(factory.django.DjangoModelFactory):
     actor = factory.LazyAttribute(lambda o: o.session.agent)
     ip = "192.0.2.10"
     data = factory.LazyFunction(dict)
+
+
+class ChatMessageFactory(factory.django.DjangoModelFactory):
+    """One chat line of an active session, sent by its agent unless told otherwise."""
+
+    class Meta:
+        model = ChatMessage
+
+    session = factory.SubFactory(SupportSessionFactory, active=True)
+    sender_kind = "agent"
+    sender = factory.LazyAttribute(lambda o: o.session.agent)
+    sender_name = factory.LazyAttribute(lambda o: o.sender.get_full_name() if o.sender else "Customer")
+    text = factory.Faker("sentence")
+
+
+class SessionNoteFactory(factory.django.DjangoModelFactory):
+    """A private note the session's agent keeps on it."""
+
+    class Meta:
+        model = SessionNote
+
+    session = factory.SubFactory(SupportSessionFactory)
+    author = factory.LazyAttribute(lambda o: o.session.agent)
+    author_label = factory.LazyAttribute(lambda o: o.author.get_full_name() if o.author else "")
+    text = factory.Faker("sentence")

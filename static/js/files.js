@@ -45,9 +45,11 @@ export function setupFiles(client, { role }) {
   if (!root) return;
   const stringsTemplate = document.getElementById("files-i18n");
   const words = stringsTemplate ? stringsTemplate.dataset : {};
-  const peerName = root.dataset.peer || "";
+  // The agent's name follows a transfer (the "agent" message), so rows made afterwards name the new agent.
+  if (role === "customer") on(client, "agent", (m) => { if (m.name) root.dataset.peer = m.name; });
   const say = (key, values = {}) =>
-    (words[key] || key).replace(/\{(\w+)\}/g, (match, name) => (name === "peer" ? peerName : values[name] ?? match));
+    (words[key] || key).replace(/\{(\w+)\}/g, (match, name) =>
+      (name === "peer" ? root.dataset.peer || "" : values[name] ?? match));
   const maxBytes = Number(root.dataset.maxBytes) || 0;
   const pick = document.getElementById("file-pick");
   const pickLabel = document.getElementById("file-pick-label");

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from .servers import OWNER_EMAIL, OWNER_NAME, OWNER_PASSWORD
+from .flows import sign_in_and_start
+from .servers import OWNER_NAME
 from .test_browser_session import console, product, wait_until  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.e2e]
@@ -47,15 +48,7 @@ def test_chat_is_kept_shown_after_reloads_and_the_end_and_exported(product, brow
     )
     agent = agent_context.new_page()
     agent.on("console", lambda m: console.append(("agent", m.type, m.text)))
-    agent.goto(f"{product}/accounts/login/")
-    agent.get_by_label(re.compile("Email", re.I)).fill(OWNER_EMAIL)
-    agent.get_by_label(re.compile("Password", re.I)).fill(OWNER_PASSWORD)
-    agent.get_by_role("button", name=re.compile("Sign In", re.I)).click()
-    agent.wait_for_url(f"{product}/o/acme/")
-    agent.goto(f"{product}/o/acme/sessions/")
-    agent.get_by_label("Customer name (optional)").fill("Carl")
-    agent.get_by_role("button", name="Start session").click()
-    code = agent.locator("[data-copy]").first.get_attribute("data-copy")
+    code = sign_in_and_start(agent, product)
     viewer_url = agent.url
 
     customer = browser.new_context(viewport={"width": 1000, "height": 800}, timezone_id=ZONE).new_page()

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from .servers import OWNER_EMAIL, OWNER_PASSWORD, embedded_var_dir, manage, running_server, server_env
+from .flows import sign_in_and_start
+from .servers import embedded_var_dir, manage, running_server, server_env
 from .test_browser_session import wait_until
 
 pytestmark = [pytest.mark.e2e]
@@ -31,15 +32,7 @@ def product(embedded_template, tmp_path) -> str:
 
 def test_transfer_notes_and_rating(product, browser, screenshot):
     agent = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-    agent.goto(f"{product}/accounts/login/")
-    agent.get_by_label(re.compile("Email", re.I)).fill(OWNER_EMAIL)
-    agent.get_by_label(re.compile("Password", re.I)).fill(OWNER_PASSWORD)
-    agent.get_by_role("button", name=re.compile("Sign In", re.I)).click()
-    agent.wait_for_url(f"{product}/o/acme/")
-    agent.goto(f"{product}/o/acme/sessions/")
-    agent.get_by_label("Customer name (optional)").fill("Carl")
-    agent.get_by_role("button", name="Start session").click()
-    code = agent.locator("[data-copy]").first.get_attribute("data-copy")
+    code = sign_in_and_start(agent, product)
     viewer_url = agent.url
 
     customer = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()

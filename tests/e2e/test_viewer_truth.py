@@ -8,12 +8,11 @@ customer shares the (fake) camera instead.
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
-from .servers import OWNER_EMAIL, OWNER_PASSWORD
+from .flows import sign_in_and_start
 from .test_browser_session import wait_until
 
 pytestmark = [pytest.mark.e2e]
@@ -37,15 +36,7 @@ def console():
 def agent_page(browser, product, console, width=1366):
     agent = browser.new_context(viewport={"width": width, "height": 900}).new_page()
     agent.on("console", lambda m: console.append(("agent", m.type, m.text)))
-    agent.goto(f"{product}/accounts/login/")
-    agent.get_by_label(re.compile("Email", re.I)).fill(OWNER_EMAIL)
-    agent.get_by_label(re.compile("Password", re.I)).fill(OWNER_PASSWORD)
-    agent.get_by_role("button", name=re.compile("Sign In", re.I)).click()
-    agent.wait_for_url(f"{product}/o/acme/")
-    agent.goto(f"{product}/o/acme/sessions/")
-    agent.get_by_label("Customer name (optional)").fill("Carl")
-    agent.get_by_role("button", name="Start session").click()
-    return agent, agent.locator("[data-copy]").first.get_attribute("data-copy")
+    return agent, sign_in_and_start(agent, product)
 
 
 def customer_page(browser, product, console, code, *, init_script=None, width=1000):
