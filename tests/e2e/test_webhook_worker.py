@@ -33,8 +33,11 @@ def wait_for(check, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_killed_worker_delivery_is_delivered_exactly_once_more(acme, tmp_path):
+def test_killed_worker_delivery_is_delivered_exactly_once_more(acme, tmp_path, settings):
     database_url, redis_url = require_services()
+    # The endpoint is saved here, under the same rule as delivery (loopback allowed for the test's receiver).
+    settings.CONNECT_OUTBOUND_ALLOW_HTTP = True
+    settings.CONNECT_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     receiver = Receiver(hold_first=True)
     settings_dict = connection.settings_dict
     worker_env = server_env(
