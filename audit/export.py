@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -32,9 +33,12 @@ COLUMNS = [
 ]
 
 
-def _spreadsheet_safe(value: str) -> str:
-    """A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) is quoted with a leading apostrophe."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) is quoted with a leading apostrophe;
+    every CSV export the product writes passes its cells through here."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def csv_lines(entries: QuerySet) -> Iterator[str]:
@@ -53,15 +57,15 @@ def csv_lines(entries: QuerySet) -> Iterator[str]:
             [
                 entry.seq,
                 entry.created_at.isoformat(),
-                _spreadsheet_safe(entry.action),
+                spreadsheet_safe(entry.action),
                 entry.actor_kind,
                 entry.actor_id,
-                _spreadsheet_safe(entry.actor_label),
+                spreadsheet_safe(entry.actor_label),
                 entry.target_type,
                 entry.target_id,
-                _spreadsheet_safe(entry.target_label),
+                spreadsheet_safe(entry.target_label),
                 entry.ip or "",
-                _spreadsheet_safe(json.dumps(entry.data, sort_keys=True, ensure_ascii=False)),
+                spreadsheet_safe(json.dumps(entry.data, sort_keys=True, ensure_ascii=False)),
                 entry.prev_hash,
                 entry.hash,
             ]

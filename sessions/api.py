@@ -143,7 +143,7 @@ class SessionListView(OrgAPIView):
             ),
             OpenApiParameter("agent", str, description="The agent's user id."),
             OpenApiParameter("since", str, description="Created at or after: a date (UTC day) or ISO 8601 date-time."),
-            OpenApiParameter("until", str, description="Created before: a date (through that UTC day) or ISO 8601."),
+            OpenApiParameter("until", str, description="Created at or before: a date (through that day) or ISO 8601."),
             OpenApiParameter("created_after", str, description="ISO 8601 date-time."),
             OpenApiParameter("created_before", str, description="ISO 8601 date-time."),
         ],

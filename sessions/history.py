@@ -17,10 +17,11 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from audit.export import spreadsheet_safe
+from connect.api.params import moment_param
 from connect.errors import ApplicationError
 from orgs.tenancy import OrgContext
 
@@ -37,11 +38,6 @@ OUTCOMES: dict[str, Any] = {
 }
 
 
-class HistoryFilterError(ApplicationError):
-    status_code = 400
-    code = "validation_error"
-
-
 @dataclass(frozen=True)
 class HistoryFilters:
     q: str = ""
@@ -49,39 +45,20 @@ class HistoryFilters:
     outcome: str = ""
     agent: str = ""
     since: datetime | None = None
-    until: datetime | None = None  # exclusive
+    until: datetime | None = None  # inclusive (a bare date: through its last microsecond)
 
     @property
     def active(self) -> bool:
         return bool(self.q or self.statuses or self.outcome or self.agent or self.since or self.until)
 
 
-def _bad(field: str, message: str) -> HistoryFilterError:
-    return HistoryFilterError(message, code="validation_error", details={"field": field})
-
-
-def _moment(field: str, raw: str, zone: tzinfo, *, end_of_day: bool) -> datetime:
-    """A date (``2026-12-01``: the whole day in ``zone``) or an ISO 8601 date-time."""
-    raw = raw.strip()
-    try:
-        day = parse_date(raw)
-    except ValueError:
-        day = None
-    if day is not None:
-        start = timezone.make_aware(datetime.combine(day, time.min), zone)
-        return start + timedelta(days=1) if end_of_day else start
-    try:
-        moment = parse_datetime(raw)
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise _bad(field, _("'%(field)s' must be a date (YYYY-MM-DD) or an ISO 8601 date-time.") % {"field": field})
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, zone)
+def _bad(field: str, message: str) -> ApplicationError:
+    return ApplicationError(message, code="validation_error", details={"field": field})
 
 
 def parse_filters(params: Mapping[str, str], zone: tzinfo | None = None) -> HistoryFilters:
     """Filters from query parameters (``q``, ``status``, ``outcome``, ``agent``, ``since``, ``until``); a bad one
-    raises :class:`HistoryFilterError` (400, ``validation_error``, naming the field). Dates are read in ``zone``."""
+    raises an ApplicationError (400, ``validation_error``, naming the field). Dates are read in ``zone``."""
     zone = zone or timezone.get_current_timezone()
     q = (params.get("q") or "").strip()
     if len(q) > MAX_QUERY_LENGTH:
@@ -98,8 +75,10 @@ def parse_filters(params: Mapping[str, str], zone: tzinfo | None = None) -> Hist
     agent = (params.get("agent") or "").strip()
     if len(agent) > 40:
         raise _bad("agent", _("No such agent."))
-    since = _moment("since", params["since"], zone, end_of_day=False) if params.get("since") else None
-    until = _moment("until", params["until"], zone, end_of_day=True) if params.get("until") else None
+    since = moment_param("since", params["since"], dates=True, zone=zone) if params.get("since") else None
+    until = (
+        moment_param("until", params["until"], dates=True, end_of_day=True, zone=zone) if params.get("until") else None
+    )
     if since and until and since >= until:
         raise _bad("until", _("'until' must be after 'since'."))
     return HistoryFilters(q=q, statuses=statuses, outcome=outcome, agent=agent, since=since, until=until)
@@ -135,7 +114,7 @@ def apply_filters(queryset: QuerySet[SupportSession], filters: HistoryFilters) -
     if filters.since:
         queryset = queryset.filter(created_at__gte=filters.since)
     if filters.until:
-        queryset = queryset.filter(created_at__lt=filters.until)
+        queryset = queryset.filter(created_at__lte=filters.until)
     return queryset
 
 
@@ -217,13 +196,6 @@ CSV_COLUMNS = [
     "tags",
     "rating",
 ]
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading apostrophe (as audit.export)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def csv_lines(sessions: QuerySet[SupportSession], zone: tzinfo) -> Iterator[str]:

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views import View
 
+from connect.errors import ApplicationError
 from orgs.models import Role
 from orgs.roles import role_at_least
 from orgs.selectors import organization_members
@@ -36,7 +37,7 @@ class SessionHistoryView(OrgScopedMixin, View):
         error = None
         try:
             filters = history.parse_filters(request.GET)
-        except history.HistoryFilterError as exc:
+        except ApplicationError as exc:  # a bad filter (400, validation_error, naming the field)
             error, filters = exc, history.HistoryFilters()
         if error is None and request.GET.get("export") == "csv":
             return self._csv(filters)

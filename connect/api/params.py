@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -11,17 +11,18 @@ from django.utils.translation import gettext as _
 from connect.errors import ApplicationError
 
 
-def moment_param(name: str, raw: str, *, dates: bool = False, end_of_day: bool = False) -> datetime:
-    """An ISO 8601 date-time in UTC (one without an offset is taken as UTC); with ``dates``, a bare date too (its
-    start, or its end with ``end_of_day``). Anything else, including what looks like a date-time but is none (an
-    offset of +99:00, a time outside the years 1 to 9999 once in UTC), is a 400 naming the parameter."""
+def moment_param(name: str, raw: str, *, dates: bool = False, end_of_day: bool = False, zone: tzinfo = UTC) -> datetime:
+    """An ISO 8601 date-time in UTC (one without an offset is read in ``zone``, UTC unless told); with ``dates``, a
+    bare date too (its start in ``zone``, or its end with ``end_of_day``). Anything else, including what looks like a
+    date-time but is none (an offset of +99:00, a time outside the years 1 to 9999 once in UTC), is a 400 naming the
+    parameter."""
     value = None
     try:
         value = parse_datetime(raw)
         if value is None and dates and (day := parse_date(raw)) is not None:
             value = datetime.combine(day, datetime.max.time() if end_of_day else datetime.min.time())
         if value is not None:
-            value = (value if timezone.is_aware(value) else value.replace(tzinfo=UTC)).astimezone(UTC)
+            value = (value if timezone.is_aware(value) else value.replace(tzinfo=zone)).astimezone(UTC)
     except (ValueError, OverflowError):
         value = None
     if value is None:
