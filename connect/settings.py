@@ -405,3 +405,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Licensing (billing/): a new organization tries this plan for this many days; with no Stripe keys billing is offline
+# and operators set plan and seats in the Django admin.
+CONNECT_TRIAL_PLAN = env.str("CONNECT_TRIAL_PLAN", default="business")
+CONNECT_TRIAL_DAYS = env.int("CONNECT_TRIAL_DAYS", default=14)
