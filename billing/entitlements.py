@@ -49,7 +49,8 @@ class Entitlements:
 
 
 def upgrade_url(organization: Organization) -> str:
-    return reverse("org_billing", kwargs={"org_slug": organization.slug})
+    # The plan page arrives with part 2 of the licensing work; until then the settings page is the way to the admins.
+    return reverse("org_settings", kwargs={"org_slug": organization.slug})
 
 
 def default_plan() -> Plan:
