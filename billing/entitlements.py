@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import transaction
@@ -17,8 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from connect.errors import ApplicationError
-from orgs.models import Organization, Role
+from orgs.models import Membership, Organization, Role
 
+from .catalogue import ensure_plans
 from .models import FEATURES, LIMITS, License, Plan
 
 # Roles that take a seat; plain members and one-off customers never do.
@@ -54,7 +56,11 @@ def upgrade_url(organization: Organization) -> str:
 
 
 def default_plan() -> Plan:
-    return Plan.objects.get(code=settings.CONNECT_TRIAL_PLAN)
+    found = Plan.objects.filter(code=settings.CONNECT_TRIAL_PLAN).first()
+    if found is None:  # a flushed database (transactional tests) or a deleted plan: the seeded ones come back
+        ensure_plans(Plan)
+        found = Plan.objects.get(code=settings.CONNECT_TRIAL_PLAN)
+    return found
 
 
 @transaction.atomic
@@ -92,7 +98,7 @@ def entitlements_for(organization: Organization) -> Entitlements:
     )
 
 
-def _refuse(organization: Organization, message: str, *, limit: str, allowed: object, current: object) -> None:
+def _refuse(organization: Organization, message: str, *, limit: str, allowed: object, current: object) -> NoReturn:
     raise PlanLimitReached(
         message,
         details={"limit": limit, "allowed": allowed, "current": current, "upgrade_url": upgrade_url(organization)},
@@ -114,8 +120,6 @@ def require_writable(organization: Organization, ents: Entitlements | None = Non
 
 
 def seats_used(organization: Organization) -> int:
-    from orgs.models import Membership
-
     return Membership.objects.for_org(organization).filter(role__in=SEAT_ROLES).count()
 
 

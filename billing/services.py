@@ -48,7 +48,12 @@ def license_change(
         changes["seats"] = [license_.seats, seats]
         license_.seats = seats
     if status is not None and status != license_.status:
-        License.Status(status)
+        if status not in License.Status.values:
+            raise ApplicationError(
+                _("%(status)s is not a licence status.") % {"status": status},
+                code="invalid_status",
+                details={"field": "status", "allowed": list(License.Status.values)},
+            )
         changes["status"] = [license_.status, status]
         license_.past_due_since = timezone.now() if status == License.Status.PAST_DUE else None
         license_.status = status

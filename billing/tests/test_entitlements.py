@@ -69,3 +69,12 @@ def test_seats_cannot_go_below_those_in_use_and_changes_are_audited():
     entry = AuditEntry.objects.for_org(org).get(action="license.changed")
     assert entry.data == {"seats": [10, 3]}
     assert Membership.objects.for_org(org).count() == 2
+
+
+def test_an_unknown_status_is_refused_and_changes_nothing():
+    org = OrganizationFactory()
+    entitlements.license_for(org)
+    with pytest.raises(ApplicationError) as refused:
+        services.license_change(organization=org, status="gold", seats=4)
+    assert refused.value.code == "invalid_status"
+    assert (License.objects.for_org(org).get().status, License.objects.for_org(org).get().seats) == ("trialing", 10)
