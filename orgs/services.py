@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from billing import entitlements
 from connect import events
 from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
 from connect.ids import new_secret, secret_hash
@@ -112,6 +113,7 @@ def organization_create(
     except IntegrityError:  # a concurrent create won the race for the slug
         raise _slug_taken(slug) from None
     Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
+    entitlements.license_for(organization)  # a trial of the default plan
     audit_record(organization=organization, action="member.added", target=owner, data={"role": Role.OWNER})
     return organization, owner, created
 
@@ -135,6 +137,17 @@ def invitation_url(token: str) -> str:
 
 
 @transaction.atomic
+def _open_seat_invitations(organization: Organization, replacing_email: str) -> int:
+    """Open invitations that will take a seat when accepted (the one being replaced does not count twice)."""
+    return (
+        Invitation.objects.for_org(organization)
+        .filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .filter(role__in=entitlements.SEAT_ROLES)
+        .exclude(email__iexact=replacing_email)
+        .count()
+    )
+
+
 def invitation_create(*, organization: Organization, inviter: User, email: str, role: str) -> tuple[Invitation, str]:
     """Invite ``email`` with ``role``. Returns the invitation and its token (the only time it exists in clear).
 
@@ -158,6 +171,7 @@ def invitation_create(*, organization: Organization, inviter: User, email: str, 
             code="already_member",
             details={"field": "email"},
         )
+    entitlements.require_seat(organization, role=role, pending_invitations=_open_seat_invitations(organization, email))
     now = timezone.now()
     Invitation.objects.for_org(organization).filter(
         email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
@@ -253,6 +267,8 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         )
     if _membership_of(user, organization) is not None:
         raise Conflict(_("You are already a member of %(org)s.") % {"org": organization.name}, code="already_member")
+    # The seat was counted when the invitation was sent; accepting it only fails if seats were lowered since.
+    entitlements.require_seat(organization, role=invitation.role)
     # Claim the invitation with a conditional update: of two concurrent accepts, exactly one wins.
     claimed = (
         Invitation.objects.for_org(organization)
@@ -344,6 +360,7 @@ def membership_add(*, organization: Organization, user: User, role: str, operato
             _("%(email)s is already a member of %(org)s.") % {"email": user.email, "org": organization.name},
             code="already_member",
         )
+    entitlements.require_seat(organization, role=role)
     membership = Membership.objects.create(organization=organization, user=user, role=role)
     audit_record(organization=organization, action="member.added", actor=operator, target=user, data={"role": role})
     actor = events.Actor.of_user(operator) if operator is not None else events.Actor.system()
@@ -372,6 +389,8 @@ def membership_change_role(
     owners = list(Membership.objects.for_org(membership.organization).filter(role=Role.OWNER).select_for_update())
     if membership.role == Role.OWNER and len(owners) <= 1:
         raise Conflict(_("An organization needs at least one owner; make someone else owner first."), code="last_owner")
+    if membership.role not in entitlements.SEAT_ROLES:
+        entitlements.require_seat(membership.organization, role=role)
     previous_role, membership.role = membership.role, role
     membership.save(update_fields=["role"])
     audit_record(

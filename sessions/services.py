@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from billing import entitlements
 from connect import ratelimit
 from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
 from connect.ids import new_secret, secret_hash
@@ -162,6 +163,7 @@ def session_start(
             code="assign_forbidden",
             details={"field": "agent_id"},
         )
+    entitlements.require_session_start(org.organization)
     for _attempt in range(8):
         try:
             with transaction.atomic():

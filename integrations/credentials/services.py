@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from oauth2_provider.generators import generate_client_secret
 
 from audit.services import audit_record
+from billing import entitlements
 from connect import events
 from connect.errors import ApplicationError, Forbidden
 from connect.ids import new_secret, secret_hash
@@ -51,6 +52,7 @@ def api_key_create(
     *, org: OrgContext, name: str, scopes: list[str], expires_at: datetime | None = None
 ) -> tuple[APIKey, str]:
     """Create an API key for ``org``. Returns the key row and the key itself (the only time it exists in clear)."""
+    entitlements.require_feature(org.organization, "api")
     name = (name or "").strip()
     if not name:
         raise ApplicationError(_("Give the key a name."), code="invalid_name", details={"field": "name"})
@@ -158,6 +160,7 @@ def oauth_application_create(
     client_type: str = Application.CLIENT_CONFIDENTIAL,
 ) -> tuple[Application, str]:
     """Register an OAuth2 application of ``org``. Returns it and its client secret, shown once."""
+    entitlements.require_feature(org.organization, "api")
     name = (name or "").strip()
     if not name:
         raise ApplicationError(_("Give the application a name."), code="invalid_name", details={"field": "name"})

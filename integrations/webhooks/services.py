@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from billing import entitlements
 from connect import events, outbound
 from connect.errors import ApplicationError
 from orgs.models import Membership, Organization, Role
@@ -108,6 +109,7 @@ def endpoint_create(
     actor: object = None,
 ) -> WebhookEndpoint:
     """Add an endpoint. ``actor`` is who does it (an OrgContext, a user; None: an operator or the system)."""
+    entitlements.require_feature(organization, "webhooks")
     url = _clean_url(url)
     event_types = _clean_event_types(event_types or [])
     with transaction.atomic():
