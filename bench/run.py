@@ -283,7 +283,16 @@ class Bench:
         password = "bench-" + os.urandom(8).hex()
         env = {"CONNECT_OWNER_PASSWORD": password}
         os.environ.update(env)
-        servers.manage(self.database_url, self.redis.url, "create_org", "Bench", "--owner", "agent@bench.test")
+        servers.manage(
+            self.database_url,
+            self.redis.url,
+            "create_org",
+            "Bench",
+            "--owner",
+            "agent@bench.test",
+            "--plan",
+            "enterprise",  # no live-session cap: the benchmark holds hundreds open at once
+        )
         self.env = servers.product_env(self.database_url, self.redis.url)
         self.password = password
         group = self.product("setup", "serve", 1)

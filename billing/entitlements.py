@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from connect.errors import ApplicationError
-from orgs.models import Membership, Organization, Role
+from orgs.models import Invitation, Membership, Organization, Role
 
 from .catalogue import ensure_plans
 from .models import FEATURES, LIMITS, License, Plan
@@ -137,12 +137,31 @@ def require_feature(organization: Organization, feature: str, *, writes: bool = 
     return ents
 
 
-def require_seat(organization: Organization, *, role: str, pending_invitations: int = 0) -> Entitlements:
-    """Adding someone with ``role`` (a member, or an invitation about to be sent) must fit the seats bought."""
+def _serialize(organization: Organization) -> None:
+    """Inside a transaction, lock the licence row: concurrent checks of one organization's limits take turns, so two
+    requests cannot both take the last seat or session slot. Outside one (a read), nothing to hold."""
+    if transaction.get_connection().in_atomic_block:
+        License.objects.for_org(organization).select_for_update().filter(pk=license_for(organization).pk).exists()
+
+
+def open_seat_invitations(organization: Organization, *, excluding_email: str = "") -> int:
+    """Open invitations that take a seat when accepted (``excluding_email``'s is about to be replaced)."""
+    found = Invitation.objects.for_org(organization).filter(
+        accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now(), role__in=SEAT_ROLES
+    )
+    return found.exclude(email__iexact=excluding_email).count() if excluding_email else found.count()
+
+
+def require_seat(organization: Organization, *, role: str, inviting: str | None = None) -> Entitlements:
+    """Adding someone with ``role`` must fit the seats bought. ``inviting``: the e-mail of an invitation about to be
+    sent; open invitations then count as seats too (each will take one when accepted)."""
     ents = require_writable(organization)
     if role not in SEAT_ROLES:
         return ents
-    used = seats_used(organization) + pending_invitations
+    _serialize(organization)
+    used = seats_used(organization)
+    if inviting is not None:
+        used += open_seat_invitations(organization, excluding_email=inviting)
     if used + 1 > ents.seats:
         _refuse(
             organization,
@@ -164,6 +183,7 @@ def require_session_start(organization: Organization) -> Entitlements:
     if per_seat is None:
         return ents
     allowed = per_seat * ents.seats
+    _serialize(organization)
     live = SupportSession.objects.for_org(organization).filter(status__in=LIVE_STATUSES).count()
     if live + 1 > allowed:
         _refuse(

@@ -137,17 +137,6 @@ def invitation_url(token: str) -> str:
 
 
 @transaction.atomic
-def _open_seat_invitations(organization: Organization, replacing_email: str) -> int:
-    """Open invitations that will take a seat when accepted (the one being replaced does not count twice)."""
-    return (
-        Invitation.objects.for_org(organization)
-        .filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
-        .filter(role__in=entitlements.SEAT_ROLES)
-        .exclude(email__iexact=replacing_email)
-        .count()
-    )
-
-
 def invitation_create(*, organization: Organization, inviter: User, email: str, role: str) -> tuple[Invitation, str]:
     """Invite ``email`` with ``role``. Returns the invitation and its token (the only time it exists in clear).
 
@@ -171,7 +160,7 @@ def invitation_create(*, organization: Organization, inviter: User, email: str, 
             code="already_member",
             details={"field": "email"},
         )
-    entitlements.require_seat(organization, role=role, pending_invitations=_open_seat_invitations(organization, email))
+    entitlements.require_seat(organization, role=role, inviting=email)
     now = timezone.now()
     Invitation.objects.for_org(organization).filter(
         email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True

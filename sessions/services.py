@@ -163,10 +163,11 @@ def session_start(
             code="assign_forbidden",
             details={"field": "agent_id"},
         )
-    entitlements.require_session_start(org.organization)
     for _attempt in range(8):
         try:
             with transaction.atomic():
+                # Inside the transaction: the licence row is locked, so two starts cannot both take the last slot.
+                entitlements.require_session_start(org.organization)
                 session = SupportSession.objects.create(
                     organization=org.organization,
                     agent=agent,

@@ -1,4 +1,4 @@
-"""The entitlement checks at their limits, and licence changes in the audit log (the services call them in part 2)."""
+"""The entitlement checks at their limits, and licence changes in the audit log."""
 
 import pytest
 
@@ -7,6 +7,7 @@ from billing import entitlements, services
 from billing.models import License, Plan
 from connect.errors import ApplicationError
 from orgs.models import Membership, Role
+from orgs.services import invitation_create
 from orgs.tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,10 +26,14 @@ def test_seats_count_agents_not_members_and_refuse_past_the_seat_count():
     services.license_change(organization=org, seats=2)
     MembershipFactory(organization=org, role=Role.OWNER)
     MembershipFactory(organization=org, role=Role.MEMBER)
+    owner = Membership.objects.for_org(org).get(role=Role.OWNER).user
     entitlements.require_seat(org, role=Role.AGENT)  # at the limit: the second seat is free
-    entitlements.require_seat(org, role=Role.MEMBER, pending_invitations=5)  # members never take a seat
+    invitation_create(organization=org, inviter=owner, email="m@example.test", role=Role.MEMBER)
+    entitlements.require_seat(org, role=Role.MEMBER, inviting="x@example.test")  # members never take a seat
+    invitation_create(organization=org, inviter=owner, email="a@example.test", role=Role.AGENT)  # the last seat
+    entitlements.require_seat(org, role=Role.AGENT, inviting="a@example.test")  # re-inviting them is no new seat
     with pytest.raises(entitlements.PlanLimitReached) as refused:
-        entitlements.require_seat(org, role=Role.AGENT, pending_invitations=1)
+        entitlements.require_seat(org, role=Role.AGENT, inviting="b@example.test")
     assert refused.value.status_code == 402
     assert refused.value.details["limit"] == "seats"
     assert (refused.value.details["allowed"], refused.value.details["current"]) == (2, 2)

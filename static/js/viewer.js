@@ -108,11 +108,12 @@ video.addEventListener("resize", () => { // the customer's screen changed size (
 
 // --- The truth about the picture: what the agent sees is live, or the overlay says why it is not. ---
 const overlay = document.getElementById("screen-overlay");
-const truth = { peerOnline: null, media: null, ice: "new", lastFrameAt: 0, framesDecoded: 0, muted: false, hadPicture: false };
+const truth = { peerOnline: null, media: null, mediaUnknown: false, ice: "new", lastFrameAt: 0, framesDecoded: 0, muted: false, hadPicture: false };
 
 function problem() {
   if (root.dataset.status !== "active") return null;
-  if (truth.peerOnline === false) return "gone";
+  // Back after a drop but not yet said what it sends: the old picture is not live until it does.
+  if (truth.peerOnline === false || truth.mediaUnknown) return "gone";
   if (truth.media === "paused") return "paused";
   if (truth.media === "unavailable") return "unavailable";
   if (!truth.hadPicture) return null; // nothing shown yet: the placeholder says what is awaited
@@ -217,12 +218,16 @@ on(client, "hello", (m) => {
 on(client, "state", (m) => showStatus(m.status));
 on(client, "peer", (m) => {
   truth.peerOnline = Boolean(m.online);
-  if (!m.online) truth.media = null; // what it sends next is said again when it is back
+  if (!m.online) {
+    truth.media = null; // what it sends next is said again when it is back
+    truth.mediaUnknown = true;
+  }
   connection.textContent = m.online ? (pc && pc.connectionState === "connected" ? t.connected : t.connecting) : t.offline;
   renderTruth();
 });
 on(client, "media", (m) => {
   truth.media = m.state;
+  truth.mediaUnknown = false;
   if (m.state === "sharing" || m.state === "camera") truth.lastFrameAt = Date.now();
   renderTruth();
 });

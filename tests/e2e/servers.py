@@ -131,6 +131,11 @@ def prepare_database(env: dict[str, str]) -> None:
         OWNER_NAME,
         "--password",
         OWNER_PASSWORD,
+        # Sized for the suites: the concurrency test invites a hundred agents and opens as many sessions.
+        "--plan",
+        "enterprise",
+        "--seats",
+        "250",
     )
 
 

@@ -6,7 +6,10 @@ import getpass
 import os
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from billing.models import License, Plan
+from billing.services import license_change
 from connect.errors import ApplicationError
 from orgs.models import User
 from orgs.services import normalize_email, organization_create
@@ -22,16 +25,34 @@ class Command(BaseCommand):
         parser.add_argument("--slug", help="URL name; derived from the name when omitted")
         parser.add_argument("--owner-name", default="", help="The owner's display name")
         parser.add_argument("--password", help="The new owner's password (prefer CONNECT_OWNER_PASSWORD or the prompt)")
+        parser.add_argument(
+            "--plan", help="Plan code (free, pro, business, enterprise...); a trial of the default otherwise"
+        )
+        parser.add_argument("--seats", type=int, help="Seats bought; the plan's included seats otherwise")
 
     def handle(self, *args, name: str, owner: str, slug: str | None, owner_name: str, password: str | None, **opts):
+        plan = None
+        if opts.get("plan"):
+            plan = Plan.objects.filter(code=opts["plan"]).first()
+            if plan is None:
+                codes = ", ".join(Plan.objects.order_by("order").values_list("code", flat=True))
+                raise CommandError(f"No plan '{opts['plan']}'; the plans are: {codes}.")
         try:
             email = normalize_email(owner)
             needs_password = not User.objects.filter(email=email).exists()
             if needs_password:
                 password = password or os.environ.get("CONNECT_OWNER_PASSWORD") or self._prompt()
-            organization, user, created = organization_create(
-                name=name, slug=slug, owner_email=email, owner_password=password, owner_name=owner_name
-            )
+            with transaction.atomic():  # the organization and its plan, or neither
+                organization, user, created = organization_create(
+                    name=name, slug=slug, owner_email=email, owner_password=password, owner_name=owner_name
+                )
+                if plan is not None or opts.get("seats"):
+                    license_change(
+                        organization=organization,
+                        plan=plan,
+                        seats=opts.get("seats") or (plan.included_seats if plan else None),
+                        status=License.Status.ACTIVE if plan is not None else None,
+                    )
         except ApplicationError as exc:
             raise CommandError(exc.message) from None
         who = "new user" if created else "existing user"
