@@ -81,7 +81,11 @@ MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
 
 
 def export_response(organization: Organization, entries: QuerySet, extension: str) -> StreamingHttpResponse:
-    """``entries`` streamed as a download (``csv`` or ``jsonl``), never cached."""
+    """``entries`` streamed as a download (``csv`` or ``jsonl``), never cached. The plan must include the export;
+    a read-only organization still may (reading what it has is never stopped)."""
+    from billing import entitlements
+
+    entitlements.require_feature(organization, "audit_export", writes=False)
     lines = csv_lines(entries) if extension == "csv" else json_lines(entries)
     response = StreamingHttpResponse(lines, content_type=MEDIA_TYPES[extension])
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")

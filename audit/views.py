@@ -83,8 +83,8 @@ class AuditExportPageView(OrgScopedMixin, View):
     def get(self, request: HttpRequest, extension: str) -> HttpResponse:
         try:
             filters = selectors.filters_from(request.GET)
+            entries = selectors.audit_entries(self.org.organization, filters)
+            return export.export_response(self.org.organization, entries, extension)
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect("audit_log", org_slug=self.org.organization.slug)
-        entries = selectors.audit_entries(self.org.organization, filters)
-        return export.export_response(self.org.organization, entries, extension)

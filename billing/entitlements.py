@@ -51,8 +51,7 @@ class Entitlements:
 
 
 def upgrade_url(organization: Organization) -> str:
-    # The plan page arrives with part 2 of the licensing work; until then the settings page is the way to the admins.
-    return reverse("org_settings", kwargs={"org_slug": organization.slug})
+    return reverse("org_billing", kwargs={"org_slug": organization.slug})
 
 
 def default_plan() -> Plan:

@@ -111,3 +111,66 @@ class License(OrgOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.plan} x{self.seats} ({self.get_status_display()})"
+
+
+# --- Usage metering (billing.metering writes these; the Usage page and GET /api/v1/usage read DailyUsage) ---------
+
+
+class Metric(models.TextChoices):
+    """What is metered. Days are UTC days, the same for every viewer, as on an invoice."""
+
+    SESSIONS = "sessions", _("Support sessions")
+    SESSION_MINUTES = "session_minutes", _("Support-session minutes")
+    MEETING_MINUTES = "meeting_minutes", _("Meeting participant-minutes")
+    RECORDING_BYTES = "recording_bytes", _("Recording storage (bytes added, or removed when negative)")
+    API_CALLS = "api_calls", _("API calls (API keys and OAuth apps)")
+
+
+class UsageRecord(OrgOwnedModel):
+    """One measured fact, raw. ``source_key`` names what it measured (``session:<public id>``,
+    ``api:<organization public id>:<YYYYmmddHHMM>``): the same fact recorded again (a retried task, a replayed event)
+    meets the unique constraint and is counted once."""
+
+    metric = models.CharField(_("metric"), max_length=32, choices=Metric.choices)
+    # Signed: recordings deleted give storage back.
+    quantity = models.BigIntegerField(_("quantity"))
+    occurred_at = models.DateTimeField(_("occurred at"))
+    source_key = models.CharField(_("source"), max_length=200)
+    # A snapshot of the agent it is attributed to (sessions): the record outlives the person.
+    agent_id = models.CharField(_("agent id"), max_length=40, blank=True)
+    agent_name = models.CharField(_("agent"), max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("usage record")
+        verbose_name_plural = _("usage records")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "metric", "source_key"], name="billing_usage_counted_once")
+        ]
+        indexes = [
+            models.Index(fields=["organization", "occurred_at"], name="billing_usage_org_time"),
+            models.Index(fields=["created_at"], name="billing_usage_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.quantity} ({self.source_key})"
+
+
+class DailyUsage(OrgOwnedModel):
+    """One organization's total of one metric on one UTC day, recomputed from the raw records as a whole."""
+
+    date = models.DateField(_("date"))
+    metric = models.CharField(_("metric"), max_length=32, choices=Metric.choices)
+    quantity = models.BigIntegerField(_("quantity"), default=0)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("daily usage")
+        verbose_name_plural = _("daily usage")
+        ordering = ["date", "metric"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "date", "metric"], name="billing_daily_usage_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.metric} {self.quantity}"

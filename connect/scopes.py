@@ -14,5 +14,6 @@ SCOPES: dict[str, str] = {
     "api_keys:read": "See API keys and OAuth2 applications",
     "api_keys:write": "Create and revoke API keys and OAuth2 applications",
     "usage:read": "See usage and billing figures",
+    "billing:write": "Change the plan and the number of seats",
     "audit:read": "Read the audit log",
 }

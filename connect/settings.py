@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "orgs",
     "sessions.apps.SupportSessionsConfig",
     "signaling",
+    "djstripe",  # Stripe objects and verified webhooks (billing.payments, billing.stripe_events)
     "billing",
     "integrations",
     "audit",
@@ -194,9 +195,16 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-unused-share-codes": {"task": "sessions.expire_unused_codes", "schedule": 60.0},
     "end-abandoned-sessions": {"task": "sessions.end_abandoned", "schedule": 30.0},
+    "end-sessions-over-time": {"task": "sessions.end_over_time", "schedule": 30.0},
+    "billing-dunning": {"task": "billing.dunning", "schedule": 3600.0},
+    "billing-end-trials": {"task": "billing.end_trials", "schedule": 3600.0},
+    "billing-trial-reminders": {"task": "billing.trial_reminders", "schedule": 6 * 3600.0},
     "deliver-due-webhooks": {"task": "integrations.deliver_due_webhooks", "schedule": 5.0},
     "retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 3600.0},
     "purge-deleted-organizations": {"task": "orgs.purge_deleted_organizations", "schedule": 24 * 3600.0},
+    # Metering (billing.metering): API-call counters of ended minutes into records; daily totals recomputed.
+    "flush-api-call-counts": {"task": "billing.flush_api_calls", "schedule": 60.0},
+    "roll-up-usage": {"task": "billing.rollup_usage", "schedule": 3600.0},
 }
 
 # --- Users and authentication ---------------------------------------------------------------------
@@ -227,6 +235,8 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 # Anyone may create an account only where the operator opens sign-up; otherwise people arrive by invitation.
 CONNECT_OPEN_SIGNUP = env.bool("CONNECT_OPEN_SIGNUP", default=False)
+# Abuse guard for open sign-up: how many organizations one person may own (operators' create_org is not counted).
+CONNECT_SIGNUP_MAX_ORGANIZATIONS = env.int("CONNECT_SIGNUP_MAX_ORGANIZATIONS", default=5)
 OTP_TOTP_ISSUER = "BizGaze Connect"
 CONNECT_ADMIN_REQUIRE_MFA = env.bool("CONNECT_ADMIN_REQUIRE_MFA", default=not DEBUG)
 # Failed sign-ins are counted by django-axes (below) for every entry point alike, with an admin-visible record;
@@ -311,6 +321,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["connect.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "connect.errors.api_exception_handler",
+    # The plan's API requests per minute for API keys and OAuth apps, counted for metering (billing.throttles).
+    "DEFAULT_THROTTLE_CLASSES": ["billing.throttles.PlanRateThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_PAGINATION_CLASS": "connect.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -410,3 +422,21 @@ LOGGING = {
 # and operators set plan and seats in the Django admin.
 CONNECT_TRIAL_PLAN = env.str("CONNECT_TRIAL_PLAN", default="business")
 CONNECT_TRIAL_DAYS = env.int("CONNECT_TRIAL_DAYS", default=14)
+
+# --- Billing (Stripe) -----------------------------------------------------------------------------
+# Stripe through dj-stripe (billing.payments, billing.stripe_events). An empty secret key (the embedded default) is
+# offline billing: operators set plan and seats in the Django admin, as for invoiced customers.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY  # dj-stripe's name for it
+# The signing secret of the endpoint at /billing/stripe/webhook/ (whsec_...), from Stripe's dashboard.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Where the stripe library sends its requests; the tests point it at a fake Stripe on loopback.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# dj-stripe's schema in one migration of ours (why: billing/djstripe_migrations/__init__.py).
+MIGRATION_MODULES = {"djstripe": "billing.djstripe_migrations"}
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# A payment that stays overdue this long makes the organization read-only (nothing is deleted; paying restores it).
+CONNECT_PAST_DUE_GRACE_DAYS = env.int("CONNECT_PAST_DUE_GRACE_DAYS", default=7)

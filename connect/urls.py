@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit import api as audit_api
+from billing import urls as billing_urls
 from integrations.credentials import urls as credentials_urls
 from integrations.webhooks import urls as webhooks_urls
 from orgs import api as orgs_api
@@ -79,6 +80,7 @@ api_v1 = [
     # Each integrations package routes its own API (no namespace of their own: the names stay "v1:...").
     path("", include(credentials_urls.api_urlpatterns)),
     path("", include(webhooks_urls.api_urlpatterns)),
+    path("", include(billing_urls.api_urlpatterns)),
 ]
 
 urlpatterns = [
@@ -99,6 +101,7 @@ urlpatterns = [
     path("", include("orgs.urls")),
     path("", include("integrations.credentials.urls")),
     path("", include("integrations.webhooks.urls")),
+    path("", include("billing.urls")),
 ]
 
 admin.site.site_header = "BizGaze Connect administration"

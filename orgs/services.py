@@ -578,3 +578,67 @@ def user_set_active(*, user: User, is_active: bool, operator: User | None = None
     if not is_active:
         access.announce([f"user:{user.pk}"])
     return user
+
+
+NAME_MAX = Organization._meta.get_field("name").max_length
+
+
+def organization_start_check(*, user: User) -> None:
+    """Raise why ``user`` may not start an organization now (sign-up closed, or the limit reached); the page asks
+    before it shows its form, :func:`organization_start` again under its lock."""
+    from .tenancy import memberships_of
+
+    if not settings.CONNECT_OPEN_SIGNUP:
+        raise Forbidden(
+            _(
+                "This server does not let people create organizations themselves. Ask an administrator of your "
+                "organization to invite you; the invitation arrives by e-mail."
+            ),
+            code="signup_closed",
+        )
+    owned = memberships_of(user).filter(role=Role.OWNER).count()
+    limit = settings.CONNECT_SIGNUP_MAX_ORGANIZATIONS
+    if owned >= limit:
+        raise Forbidden(
+            _(
+                "You already own %(owned)s organizations, the most one person may create here (%(limit)s). "
+                "Use one of them, or ask the operator for more."
+            )
+            % {"owned": owned, "limit": limit},
+            code="organization_limit",
+            details={"limit": limit, "current": owned},
+        )
+
+
+@transaction.atomic
+def organization_start(*, user: User, name: str, slug: str | None = None) -> Organization:
+    """Someone who signed up on their own starts an organization (open sign-up only): they become its owner and it
+    starts the trial of the default plan (``organization_create``). Operators use ``create_org`` instead.
+
+    A person owns at most ``CONNECT_SIGNUP_MAX_ORGANIZATIONS`` organizations this way: an abuse guard, since every
+    one of them is a free trial.
+    """
+    # One person's concurrent requests take turns, so the limit holds under a double submit.
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    organization_start_check(user=user)
+    if len((name or "").strip()) > NAME_MAX:
+        raise ApplicationError(
+            _("Keep the name to %(max)s characters.") % {"max": NAME_MAX},
+            code="invalid_name",
+            details={"field": "name"},
+        )
+    organization, _owner, _created = organization_create(name=name, owner_email=user.email, slug=slug)
+    license_ = entitlements.license_for(organization)
+    audit_record(
+        organization=organization,
+        action="organization.created",
+        actor=user,
+        target=organization,
+        data={
+            "via": "signup",
+            "plan": license_.plan.code,
+            "status": license_.status,
+            "trial_ends_at": license_.trial_ends_at.isoformat() if license_.trial_ends_at else None,
+        },
+    )
+    return organization

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -85,24 +86,38 @@ class OrgScopedMixin(LoginRequiredMixin):
 
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:  # customers arrive here too: the code field beside "Sign in"
-        return render(request, "orgs/home.html", {"memberships": None})
+        return render(request, "orgs/home.html", {"memberships": None, "open_signup": settings.CONNECT_OPEN_SIGNUP})
     memberships = list(selectors.memberships_for_user(request.user))
     if len(memberships) == 1:
         return redirect("org_dashboard", org_slug=memberships[0].organization.slug)
-    return render(request, "orgs/home.html", {"memberships": memberships})
+    open_signup = settings.CONNECT_OPEN_SIGNUP
+    if not memberships and open_signup:  # signed up on their own: name the organization next
+        return redirect("org_new")
+    return render(request, "orgs/home.html", {"memberships": memberships, "open_signup": open_signup})
 
 
 class DashboardView(OrgScopedMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        members = selectors.organization_members(self.org.organization)
-        return self.render("orgs/dashboard.html", {"member_count": members.count()})
+        organization = self.org.organization
+        members = selectors.organization_members(organization)
+        context: dict[str, Any] = {"member_count": members.count()}
+        # Owners and admins: the getting-started checklist until it is done, and where the trial stands.
+        if self.has_scope("members:write"):
+            getting_started = selectors.organization_getting_started(organization)
+            context["getting_started"] = None if getting_started.complete else getting_started
+        if self.has_scope("usage:read"):
+            context["trial"] = selectors.organization_trial(organization)
+        return self.render("orgs/dashboard.html", context)
 
 
 class MembersView(OrgScopedMixin, View):
     required_scope = "members:read"
 
-    def _page(self, form: InvitationForm, status: int = 200) -> HttpResponse:
+    def _page(self, form: InvitationForm, status: int = 200, plan_limit: dict | None = None) -> HttpResponse:
+        from billing import entitlements
+
         organization = self.org.organization
+        ents = entitlements.entitlements_for(organization)
         return self.render(
             "orgs/members.html",
             {
@@ -111,6 +126,10 @@ class MembersView(OrgScopedMixin, View):
                 "form": form,
                 "can_invite": self.has_scope("members:write"),
                 "roles": Role.choices,
+                "seats": ents.seats,
+                "seats_taken": entitlements.seats_used(organization) + entitlements.open_seat_invitations(organization),
+                "can_buy_seats": self.has_scope("billing:write"),
+                "plan_limit": plan_limit,
             },
             status=status,
         )
@@ -130,7 +149,9 @@ class MembersView(OrgScopedMixin, View):
             )
         except ApplicationError as exc:
             form.add_error(exc.details.get("field"), exc.message)
-            return self._page(form, status=exc.status_code)
+            return self._page(
+                form, status=exc.status_code, plan_limit=exc.details if exc.code == "plan_limit" else None
+            )
         messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
         return redirect("org_members", org_slug=self.org.organization.slug)
 

@@ -39,6 +39,7 @@ class EndReason(models.TextChoices):
     DISCONNECTED = "disconnected", _("Connection lost")
     EXPIRED = "expired", _("The code was not used in time")
     ORGANIZATION_DELETED = "organization_deleted", _("The organization was deleted")
+    TIME_LIMIT = "time_limit", _("The plan's session length was reached")
 
 
 class SupportSession(OrgOwnedModel):

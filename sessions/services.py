@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -428,6 +428,36 @@ def sessions_end_abandoned(*, party_gone: Callable[[str, str], bool]) -> int:
                 count += 1
             except Conflict:
                 continue
+    return count
+
+
+def session_time_limit_ends_at(session: SupportSession) -> datetime | None:
+    """When the plan ends this session (its length limit from the start of sharing); None: no limit, or not started."""
+    if session.started_at is None:
+        return None
+    minutes = entitlements.entitlements_for(session.organization).limit("max_session_minutes")
+    return None if minutes is None else session.started_at + timedelta(minutes=minutes)
+
+
+def sessions_end_over_time(now=None) -> int:
+    """End active sessions past their plan's maximum length (run periodically by Celery beat); returns how many."""
+    now = now or timezone.now()
+    count = 0
+    active = (
+        SupportSession.objects.unscoped("beat sweep: the plan's session length holds in every organization")
+        .select_related("organization", "agent")
+        .filter(status=Status.ACTIVE, started_at__isnull=False)
+        .order_by("organization_id")
+    )
+    for session in active:
+        ends_at = session_time_limit_ends_at(session)
+        if ends_at is None or ends_at > now:
+            continue
+        try:
+            session_end(session=session, actor=SYSTEM, reason=EndReason.TIME_LIMIT)
+            count += 1
+        except Conflict:
+            continue
     return count
 
 

@@ -18,3 +18,9 @@ def end_abandoned() -> int:
     from signaling import live
 
     return services.sessions_end_abandoned(party_gone=live.party_gone_sync)
+
+
+@shared_task(name="sessions.end_over_time")
+def end_over_time() -> int:
+    """End active sessions that reached their plan's maximum length."""
+    return services.sessions_end_over_time()

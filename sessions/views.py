@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
 
+from billing import entitlements
 from connect.errors import ApplicationError, Forbidden, NotFound
 from connect.links import absolute_url
 from orgs.models import Role
@@ -82,11 +83,17 @@ class SessionDashboardView(OrgScopedMixin, View):
             response = self.get(request)
             response.status_code = 400
             return response
-        session = services.session_start(
-            org=self.org,
-            actor=services.Actor.from_request(request, "agent", request.user),
-            customer_name=form.cleaned_data["customer_name"],
-        )
+        try:
+            session = services.session_start(
+                org=self.org,
+                actor=services.Actor.from_request(request, "agent", request.user),
+                customer_name=form.cleaned_data["customer_name"],
+            )
+        except ApplicationError as exc:  # the plan's live sessions are all in use, or the organization is read-only
+            messages.error(request, exc.message)
+            response = self.get(request)
+            response.status_code = exc.status_code
+            return response
         return redirect("session_viewer", org_slug=self.org.organization.slug, session_id=session.public_id)
 
 
@@ -119,6 +126,8 @@ class SessionViewerView(OrgScopedMixin, View):
                 "events": selectors.session_events(session),
                 "chat_lines": chat.chat_lines(session),
                 "can_drive": can_drive and session.is_live,
+                "time_limit_minutes": entitlements.entitlements_for(session.organization).limit("max_session_minutes"),
+                "time_limit_ends_at": services.session_time_limit_ends_at(session) if session.is_live else None,
             },
         )
 

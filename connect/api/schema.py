@@ -119,8 +119,10 @@ _ERROR_RESPONSES = {
     "400": "Invalid input (validation_error, malformed_request...)",
     "401": "No valid credential",
     "403": "The credential lacks the scope, or the action is not allowed",
+    "402": "The organization's plan does not allow it (plan_limit: details name the limit, the allowed and current "
+    "figures and the upgrade_url), or the organization is read-only",
     "404": "Not found, or belongs to another organization",
-    "429": "Too many attempts",
+    "429": "Too many attempts, or past the plan's API requests per minute (rate_limited, with Retry-After)",
 }
 
 

@@ -158,8 +158,10 @@ def oidc_configure(
     staff member in the Django admin; None: the system), named in the audit log with what changed."""
     from allauth.socialaccount.models import SocialApp
 
+    from billing import entitlements
     from connect import outbound
 
+    entitlements.require_feature(organization, "sso")
     issuer = issuer.strip().rstrip("/")
     try:
         outbound.check_public_url(issuer)

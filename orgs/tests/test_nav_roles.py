@@ -24,6 +24,7 @@ ENTRIES = {
     "API keys": "org_api_keys",
     "Webhooks": "org_webhooks",
     "Settings": "org_settings",
+    "Billing": "org_billing",
     "Audit log": "audit_log",
 }
 EXPECTED = {

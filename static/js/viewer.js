@@ -316,3 +316,12 @@ async function start() {
 }
 start();
 window.connectViewer = { client, truth, get pc() { return pc; } };
+
+// The plan's session length: the note turns into a warning in the last five minutes.
+const timeLimit = document.getElementById("time-limit");
+if (timeLimit?.dataset.endsAt) {
+  const endsAt = Date.parse(timeLimit.dataset.endsAt);
+  const warn = () => timeLimit.classList.toggle("notice", endsAt - Date.now() <= 5 * 60 * 1000);
+  warn();
+  setInterval(warn, 15000);
+}

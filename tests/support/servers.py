@@ -34,7 +34,7 @@ PYTHON = sys.executable
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-COMMAND_TIMEOUT = 180.0
+COMMAND_TIMEOUT = 420.0  # a migrate on a loaded 2-core machine
 
 # WebSocket client options for loopback: no proxy from the environment, no compression (the product and the
 # baselines run without it), no keepalive pings of the client's own (the protocol has its heartbeat).
