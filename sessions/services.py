@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -439,8 +440,14 @@ def session_time_limit_ends_at(session: SupportSession) -> datetime | None:
     return None if minutes is None else session.started_at + timedelta(minutes=minutes)
 
 
-def sessions_end_over_time(now=None) -> int:
-    """End active sessions past their plan's maximum length (run periodically by Celery beat); returns how many."""
+TIME_LIMIT_WARNING = timedelta(minutes=5)
+
+
+def sessions_end_over_time(now=None, *, warn: Callable[[str, str], None] | None = None) -> int:
+    """End active sessions past their plan's maximum length (run periodically by Celery beat); returns how many.
+
+    ``warn(session_id, ends_at_iso)`` is called once for each session within :data:`TIME_LIMIT_WARNING` of its end
+    (the signaling app's beat task passes the push to both ends in)."""
     now = now or timezone.now()
     count = 0
     active = (
@@ -451,7 +458,15 @@ def sessions_end_over_time(now=None) -> int:
     )
     for session in active:
         ends_at = session_time_limit_ends_at(session)
-        if ends_at is None or ends_at > now:
+        if ends_at is None:
+            continue
+        if ends_at > now:
+            # Once per session: the first sweep inside the last minutes warns; the cache remembers it did.
+            if warn is not None and ends_at - now <= TIME_LIMIT_WARNING:
+                if cache.add(
+                    f"session:{session.public_id}:limit-warned", 1, int(TIME_LIMIT_WARNING.total_seconds()) * 2
+                ):
+                    warn(session.public_id, ends_at.isoformat())
             continue
         try:
             session_end(session=session, actor=SYSTEM, reason=EndReason.TIME_LIMIT)

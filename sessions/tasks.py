@@ -22,5 +22,7 @@ def end_abandoned() -> int:
 
 @shared_task(name="sessions.end_over_time")
 def end_over_time() -> int:
-    """End active sessions that reached their plan's maximum length."""
-    return services.sessions_end_over_time()
+    """End active sessions that reached their plan's maximum length; warn both ends in the last five minutes."""
+    from signaling import live
+
+    return services.sessions_end_over_time(warn=live.session_time_limit_near)

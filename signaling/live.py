@@ -317,6 +317,13 @@ def session_changed(session_id: str, status_value: str, end_reason: str = "") ->
         )
 
 
+def session_time_limit_near(session_id: str, ends_at: str) -> None:
+    """The plan's session length ends this session at ``ends_at`` (ISO 8601): tell both ends, from synchronous code."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(session_group(session_id), {"type": "session.limit", "ends_at": ends_at})
+
+
 def session_transferred(session_id: str, *, from_agent_id: str, to_agent_id: str, to_agent_name: str) -> None:
     """Called after a transfer commits: the agent's side starts afresh (the new agent has not connected yet, so the
     previous agent's leaving must not count as the agent gone), and both ends are told (from synchronous code)."""

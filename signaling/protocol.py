@@ -163,6 +163,7 @@ SERVER_TYPES = {
     "resync": "Missed messages cannot be replayed: renegotiate (ICE restart) and continue.",
     "error": "A message was refused (code, message); the connection stays open.",
     "agent": "The session was transferred: the agent now running it (id, name).",
+    "limit": "The plan's session length ends this session soon (limit, ends_at).",
 }
 
 ERROR_CODES = {

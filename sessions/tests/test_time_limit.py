@@ -44,3 +44,17 @@ def test_the_viewer_says_when_the_plan_ends_the_session(client, acme, alice):
     assert "Your plan ends a session 720 minutes after sharing starts." in body
     ends = services.session_time_limit_ends_at(session)
     assert f"This one ends at {ends:%H:%M} UTC." in body
+
+
+def test_the_last_five_minutes_are_announced_once_per_session(acme, alice):
+    billing.license_change(
+        organization=acme, plan=Plan.objects.get(code="free"), status=License.Status.ACTIVE, keep_members=True
+    )  # 40 minutes
+    near = _active(acme, alice, 37)
+    _active(acme, alice, 20)  # not yet
+    told: list[tuple[str, str]] = []
+    services.sessions_end_over_time(warn=lambda session_id, ends_at: told.append((session_id, ends_at)))
+    services.sessions_end_over_time(warn=lambda session_id, ends_at: told.append((session_id, ends_at)))
+    assert told == [(near.public_id, services.session_time_limit_ends_at(near).isoformat())]
+    near.refresh_from_db()
+    assert near.status == Status.ACTIVE  # warned, not ended

@@ -50,3 +50,17 @@ def test_parse_names_the_allowed_states():
     assert ended.value.code == "session_ended"
     kind, fields = protocol.parse({"type": "media", "state": "camera"}, protocol.CUSTOMER, "consent_requested")
     assert kind.relayed and fields == {"state": "camera"}
+
+
+async def test_both_ends_hear_when_the_plan_ends_the_session(acme, bob):
+    from channels.db import database_sync_to_async
+
+    from signaling import live
+
+    session_id, agent, customer = await pair(bob)
+    await database_sync_to_async(live.session_time_limit_near)(session_id, "2026-12-03T10:40:00+00:00")
+    for socket in (agent, customer):
+        told = await next_of(socket, "limit")
+        assert (told["limit"], told["ends_at"]) == ("session_length", "2026-12-03T10:40:00+00:00")
+    await agent.disconnect()
+    await customer.disconnect()

@@ -122,6 +122,13 @@ on(client, "state", serially(async (m) => {
   }
 }));
 on(client, "resync", serially(() => offer({ iceRestart: true })));
+on(client, "limit", (m) => { // the agent's plan ends the session soon: say when, before it happens
+  const notice = document.getElementById("time-limit-notice");
+  if (!notice || m.limit !== "session_length") return;
+  const time = new Date(Date.parse(m.ends_at)).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  notice.textContent = notice.dataset.text.replace("{time}", time);
+  notice.hidden = false;
+});
 on(client, "answer", serially(async (m) => {
   if (pc && pc.signalingState === "have-local-offer") await pc.setRemoteDescription({ type: "answer", sdp: m.sdp });
 }));

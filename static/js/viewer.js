@@ -317,11 +317,19 @@ async function start() {
 start();
 window.connectViewer = { client, truth, get pc() { return pc; } };
 
-// The plan's session length: the note turns into a warning in the last five minutes.
+// The plan's session length: the note turns into a warning in the last five minutes, and the server says so too
+// (the "limit" message) for a viewer opened before sharing started.
 const timeLimit = document.getElementById("time-limit");
-if (timeLimit?.dataset.endsAt) {
-  const endsAt = Date.parse(timeLimit.dataset.endsAt);
-  const warn = () => timeLimit.classList.toggle("notice", endsAt - Date.now() <= 5 * 60 * 1000);
-  warn();
-  setInterval(warn, 15000);
+function warnAt(endsAt) {
+  const near = () => timeLimit.classList.toggle("notice", endsAt - Date.now() <= 5 * 60 * 1000);
+  near();
+  setInterval(near, 15000);
 }
+if (timeLimit?.dataset.endsAt) warnAt(Date.parse(timeLimit.dataset.endsAt));
+on(client, "limit", (m) => {
+  if (!timeLimit || m.limit !== "session_length") return;
+  const endsAt = Date.parse(m.ends_at);
+  const time = new Date(endsAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  timeLimit.textContent = timeLimit.dataset.text.replace("{time}", time);
+  warnAt(endsAt);
+});
