@@ -29,12 +29,9 @@ export function watchOrganization(path, onHint, onState = () => {}) {
   on(client, "agents.changed", onHint);
   on(client, "reconnecting", () => onState("offline"));
   on(client, "closed", () => onState("offline"));
-  // After a reconnect, hints sent meanwhile are lost: refetch once to catch up.
-  let opened = false;
-  on(client, "open", () => {
-    if (opened) onHint({ type: "resync" });
-    opened = true;
-  });
+  // Hints sent while the socket was not open are lost: after a reconnect, and between the page being rendered and
+  // its socket's first open (a customer joining in that gap). Refetch once on every open to catch up.
+  on(client, "open", () => onHint({ type: "resync" }));
   client.connect();
   return client;
 }
