@@ -129,39 +129,40 @@ class LicenseAdmin(ServiceAdminMixin, CrossOrgAdminMixin, admin.ModelAdmin):
         self.run_services(request, work)
         obj.refresh_from_db()
 
-    def _each(self, request, queryset, label: str, **change) -> None:
-        done = 0
-        for license_ in queryset:
-            if self.run_services(
-                request,
-                lambda license_=license_: services.license_change(
-                    organization=license_.organization, actor=request.user, **change
-                ),
-            ):
-                done += 1
+    def _each(self, request, queryset, label: str, change) -> None:
+        """Run ``change(organization)`` (a billing service) for each selected licence; refusals are shown."""
+        done = sum(
+            1
+            for license_ in queryset
+            if self.run_services(request, lambda license_=license_: change(license_.organization))
+        )
         self.message_user(request, _("%(label)s: %(count)d licences.") % {"label": label, "count": done})
+
+    def _status(self, request, queryset, label: str, status: str) -> None:
+        self._each(
+            request,
+            queryset,
+            label,
+            lambda organization: services.license_change(organization=organization, actor=request.user, status=status),
+        )
 
     @admin.action(description=_("Extend the trial by 14 days"))
     def extend_trial(self, request, queryset) -> None:
-        done = 0
-        for license_ in queryset:
-            if self.run_services(
-                request,
-                lambda license_=license_: services.license_extend_trial(
-                    organization=license_.organization, days=14, actor=request.user
-                ),
-            ):
-                done += 1
-        self.message_user(request, _("Trial extended for %(count)d organizations.") % {"count": done})
+        self._each(
+            request,
+            queryset,
+            _("Trial extended"),
+            lambda organization: services.license_extend_trial(organization=organization, days=14, actor=request.user),
+        )
 
     @admin.action(description=_("Mark as active (paid, or reactivate a suspended one)"))
     def make_active(self, request, queryset) -> None:
-        self._each(request, queryset, _("Active"), status=License.Status.ACTIVE)
+        self._status(request, queryset, _("Active"), License.Status.ACTIVE)
 
     @admin.action(description=_("Make read-only (unpaid)"))
     def make_read_only(self, request, queryset) -> None:
-        self._each(request, queryset, _("Read-only"), status=License.Status.READ_ONLY)
+        self._status(request, queryset, _("Read-only"), License.Status.READ_ONLY)
 
     @admin.action(description=_("Suspend"))
     def suspend(self, request, queryset) -> None:
-        self._each(request, queryset, _("Suspended"), status=License.Status.SUSPENDED)
+        self._status(request, queryset, _("Suspended"), License.Status.SUSPENDED)

@@ -54,12 +54,17 @@ def upgrade_url(organization: Organization) -> str:
     return reverse("org_billing", kwargs={"org_slug": organization.slug})
 
 
-def default_plan() -> Plan:
-    found = Plan.objects.filter(code=settings.CONNECT_TRIAL_PLAN).first()
-    if found is None:  # a flushed database (transactional tests) or a deleted plan: the seeded ones come back
+def seeded_plan(code: str) -> Plan:
+    """The plan ``code``; a flushed database (transactional tests) or a deleted plan gets the seeded ones back."""
+    found = Plan.objects.filter(code=code).first()
+    if found is None:
         ensure_plans(Plan)
-        found = Plan.objects.get(code=settings.CONNECT_TRIAL_PLAN)
+        found = Plan.objects.get(code=code)
     return found
+
+
+def default_plan() -> Plan:
+    return seeded_plan(settings.CONNECT_TRIAL_PLAN)
 
 
 @transaction.atomic

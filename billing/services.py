@@ -13,8 +13,7 @@ from audit.services import audit_record
 from connect.errors import ApplicationError
 from orgs.models import Organization
 
-from .catalogue import ensure_plans
-from .entitlements import license_for, seats_used
+from .entitlements import license_for, seats_used, seeded_plan
 from .models import FEATURES, LIMITS, License, Plan
 
 
@@ -89,18 +88,10 @@ def license_change(
     return license_
 
 
-def free_plan() -> Plan:
-    found = Plan.objects.filter(code="free").first()
-    if found is None:  # a flushed database, or an operator deleted it: the seeded one comes back
-        ensure_plans(Plan)
-        found = Plan.objects.get(code="free")
-    return found
-
-
 def license_fall_to_free(*, organization: Organization, actor: Any = None) -> License:
     """A trial that ended unpaid, or a subscription that ended: the Free plan, active. Everyone stays (the seats go
     down, new ones are refused); nothing is deleted, limits only stop new things."""
-    free = free_plan()
+    free = seeded_plan("free")
     return license_change(
         organization=organization,
         actor=actor,

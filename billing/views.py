@@ -45,7 +45,7 @@ def limit_text(key: str, value: int | None) -> str:
         return _("Unlimited")
     if key == "recording_storage_bytes":
         return filesizeformat(value) if value else _("None")
-    if key in ("max_session_minutes",) and value >= 60 and value % 60 == 0:
+    if key == "max_session_minutes" and value >= 60 and value % 60 == 0:
         return ngettext("%(n)s hour", "%(n)s hours", value // 60) % {"n": value // 60}
     if key in ("max_session_minutes", "meeting_minutes_month"):
         return ngettext("%(n)s minute", "%(n)s minutes", value) % {"n": value}
@@ -94,7 +94,7 @@ def _status_text(license_: License, ents: entitlements.Entitlements) -> str:
             days,
         ) % {"plan": ents.plan_name, "days": days}
     if license_.status == License.Status.PAST_DUE:
-        grace = timedelta(days=getattr(settings, "CONNECT_PAST_DUE_GRACE_DAYS", 7))
+        grace = timedelta(days=settings.CONNECT_PAST_DUE_GRACE_DAYS)
         until = (license_.past_due_since or now) + grace
         return _(
             "The last payment failed. Update the payment method by %(date)s, or the organization becomes read-only "

@@ -432,11 +432,13 @@ def sessions_end_abandoned(*, party_gone: Callable[[str, str], bool]) -> int:
     return count
 
 
-def session_time_limit_ends_at(session: SupportSession) -> datetime | None:
-    """When the plan ends this session (its length limit from the start of sharing); None: no limit, or not started."""
+def session_time_limit_ends_at(session: SupportSession, minutes: int | None = -1) -> datetime | None:
+    """When the plan ends this session (its length limit from the start of sharing); None: no limit, or not started.
+    ``minutes``: the plan's limit when the caller has it already (-1: read it)."""
     if session.started_at is None:
         return None
-    minutes = entitlements.entitlements_for(session.organization).limit("max_session_minutes")
+    if minutes == -1:
+        minutes = entitlements.entitlements_for(session.organization).limit("max_session_minutes")
     return None if minutes is None else session.started_at + timedelta(minutes=minutes)
 
 
@@ -456,8 +458,12 @@ def sessions_end_over_time(now=None, *, warn: Callable[[str, str], None] | None 
         .filter(status=Status.ACTIVE, started_at__isnull=False)
         .order_by("organization_id")
     )
+    limits: dict[int, int | None] = {}  # per organization, read once per sweep
     for session in active:
-        ends_at = session_time_limit_ends_at(session)
+        if session.organization_id not in limits:
+            ents = entitlements.entitlements_for(session.organization)
+            limits[session.organization_id] = ents.limit("max_session_minutes")
+        ends_at = session_time_limit_ends_at(session, limits[session.organization_id])
         if ends_at is None:
             continue
         if ends_at > now:
