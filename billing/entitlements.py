@@ -199,3 +199,24 @@ def require_session_start(organization: Organization) -> Entitlements:
             current=live,
         )
     return ents
+
+
+def require_machine_enrollment(organization: Organization) -> Entitlements:
+    """One more unattended machine must fit the plan (machines removed do not count)."""
+    from machines.models import Machine
+
+    ents = require_feature(organization, "unattended")
+    allowed = ents.limit("unattended_machines")
+    if allowed is None:
+        return ents
+    _serialize(organization)
+    enrolled = Machine.objects.for_org(organization).filter(removed_at__isnull=True).count()
+    if enrolled + 1 > allowed:
+        _refuse(
+            organization,
+            _("%(n)s machines are enrolled, the most your plan allows. Remove one, or upgrade.") % {"n": enrolled},
+            limit="unattended_machines",
+            allowed=allowed,
+            current=enrolled,
+        )
+    return ents

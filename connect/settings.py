@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "djstripe",  # Stripe objects and verified webhooks (billing.payments, billing.stripe_events)
     "billing",
     "integrations",
+    "machines",
     "audit",
 ]
 
@@ -268,6 +269,8 @@ CONNECT_WS_TICKET_SECONDS = 60
 
 # Support sessions and signaling.
 CONNECT_SHARE_CODE_TTL = timedelta(minutes=env.int("CONNECT_SHARE_CODE_MINUTES", default=10))
+# How long a machine enrollment token lasts unless its creator says otherwise (machines.services).
+CONNECT_ENROLLMENT_TOKEN_TTL = timedelta(hours=env.int("CONNECT_ENROLLMENT_TOKEN_HOURS", default=24 * 7))
 CONNECT_RECONNECT_GRACE = env.int("CONNECT_RECONNECT_GRACE_SECONDS", default=60)
 CONNECT_PRESENCE_TTL = 60  # a connection that sends no heartbeat for this long counts as gone
 CONNECT_CODE_ATTEMPTS_PER_MINUTE = 10

@@ -8,6 +8,7 @@ from audit import api as audit_api
 from billing import urls as billing_urls
 from integrations.credentials import urls as credentials_urls
 from integrations.webhooks import urls as webhooks_urls
+from machines import urls as machines_urls
 from orgs import api as orgs_api
 from orgs import views_mfa, views_privacy
 from sessions import api as session_api
@@ -81,6 +82,7 @@ api_v1 = [
     path("", include(credentials_urls.api_urlpatterns)),
     path("", include(webhooks_urls.api_urlpatterns)),
     path("", include(billing_urls.api_urlpatterns)),
+    path("", include(machines_urls.api_urlpatterns)),
 ]
 
 urlpatterns = [
@@ -102,6 +104,7 @@ urlpatterns = [
     path("", include("integrations.credentials.urls")),
     path("", include("integrations.webhooks.urls")),
     path("", include("billing.urls")),
+    path("", include("machines.urls")),
 ]
 
 admin.site.site_header = "BizGaze Connect administration"

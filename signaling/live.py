@@ -358,11 +358,10 @@ def _delete_sync(key: str) -> None:
         _memory._values.pop(key, None)
 
 
-def online_agents_sync(user_public_ids: list[str]) -> set[str]:
-    """Which of these agents hold a live connection (for server-rendered pages)."""
-    keys = [_agent_key(public_id) for public_id in user_public_ids]
+def keys_alive_sync(keys: list[str]) -> list[bool]:
+    """Whether each presence key is set and unexpired (from synchronous code: server-rendered pages, services)."""
     if not keys:
-        return set()
+        return []
     if settings.REDIS_URL:
         import redis
 
@@ -371,8 +370,14 @@ def online_agents_sync(user_public_ids: list[str]) -> set[str]:
             values = client.mget(keys)
         finally:
             client.close()
-        return {pid for pid, value in zip(user_public_ids, values, strict=True) if value is not None}
-    return {pid for pid, key in zip(user_public_ids, keys, strict=True) if _memory._alive(key) is not None}
+        return [value is not None for value in values]
+    return [_memory._alive(key) is not None for key in keys]
+
+
+def online_agents_sync(user_public_ids: list[str]) -> set[str]:
+    """Which of these agents hold a live connection (for server-rendered pages)."""
+    alive = keys_alive_sync([_agent_key(public_id) for public_id in user_public_ids])
+    return {pid for pid, up in zip(user_public_ids, alive, strict=True) if up}
 
 
 def _get_sync(key: str) -> Any:

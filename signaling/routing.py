@@ -1,5 +1,7 @@
 from django.urls import path
 
+from machines.consumers import MachineConsumer
+
 from .consumers import HelloConsumer, SessionConsumer
 from .org_live import OrgLiveConsumer
 
@@ -7,4 +9,5 @@ websocket_urlpatterns = [
     path("ws/v1/hello", HelloConsumer.as_asgi()),
     path("ws/v1/sessions/<str:session_id>", SessionConsumer.as_asgi()),
     path("ws/v1/orgs/<str:org_slug>/live", OrgLiveConsumer.as_asgi()),
+    path("ws/v1/machine", MachineConsumer.as_asgi()),
 ]

@@ -21,6 +21,7 @@ from integrations.tests.factories import (
     WebhookDeliveryFactory,
     WebhookEndpointFactory,
 )
+from machines.tests.factories import EnrollmentTokenFactory, MachineFactory
 from orgs.tenancy import is_org_guarded
 from orgs.tests.factories import DeviceFactory, InvitationFactory
 from sessions.tests.factories import SupportSessionFactory
@@ -39,7 +40,7 @@ BAD_BODIES = [
 ]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # Every app whose rows a request could change (the audit log records any change that happened).
-OUR_APPS = ("orgs", "support", "integrations", "audit")
+OUR_APPS = ("orgs", "support", "integrations", "audit", "machines")
 
 
 def _write_operations() -> list[tuple[str, str, bool]]:
@@ -73,6 +74,9 @@ def path_ids(acme, alice, bob) -> dict[str, str]:
         "endpoint_id": endpoint.public_id,
         "delivery_id": WebhookDeliveryFactory(event__organization=acme, endpoint=endpoint).public_id,
         "device_id": DeviceFactory(user=alice).public_id,
+        "machine_id": (machine := MachineFactory(organization=acme)).public_id,
+        "group_id": machine.group.public_id,
+        "token_id": EnrollmentTokenFactory(organization=acme).public_id,
     }
 
 

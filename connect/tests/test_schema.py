@@ -7,7 +7,13 @@ import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
 
-PUBLIC_OPERATIONS = {"/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/revoke", "/api/v1/join"}
+PUBLIC_OPERATIONS = {
+    "/api/v1/auth/token",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/revoke",
+    "/api/v1/join",
+    "/api/v1/machines/enroll",
+}
 ALL_SCHEMES = {"nativeToken", "apiKey", "oauth2", "cookieAuth"}
 
 

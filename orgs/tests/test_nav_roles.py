@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 ENTRIES = {
     "Dashboard": "org_dashboard",
     "Sessions": "session_dashboard",
+    "Machines": "machine_list",
     "Members": "org_members",
     "API keys": "org_api_keys",
     "Webhooks": "org_webhooks",
@@ -30,7 +31,7 @@ ENTRIES = {
 EXPECTED = {
     Role.OWNER: set(ENTRIES),
     Role.ADMIN: set(ENTRIES),
-    Role.AGENT: {"Dashboard", "Sessions", "Members"},
+    Role.AGENT: {"Dashboard", "Sessions", "Machines", "Members"},
     Role.MEMBER: {"Dashboard", "Members"},
 }
 

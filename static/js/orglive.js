@@ -27,6 +27,7 @@ export function watchOrganization(path, onHint, onState = () => {}) {
   on(client, "hello", () => onState("live"));
   on(client, "sessions.changed", onHint);
   on(client, "agents.changed", onHint);
+  on(client, "machines.changed", onHint);
   on(client, "reconnecting", () => onState("offline"));
   on(client, "closed", () => onState("offline"));
   // Hints sent while the socket was not open are lost: after a reconnect, and between the page being rendered and
