@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: run test bench lint format e2e-deps migrate clean
+.PHONY: run test bench lint format e2e-deps migrate clean agent
 
 $(DEPS): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,10 +38,16 @@ format: $(DEPS)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Debian packages the end-to-end suites drive: headless Chromium and the coturn TURN server.
+## Debian packages the end-to-end suites drive: headless Chromium, the coturn TURN server, and a virtual screen
+## with the X tools the desktop agent's suite reads it back with.
 e2e-deps:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn xvfb xdotool xterm xclip
+
+## The desktop agent as the `connect-agent` command (in this virtualenv; `pip install ".[agent]"` elsewhere).
+agent: $(DEPS)
+	$(BIN)/pip install --quiet ".[agent]"
+	@echo "installed: $(BIN)/connect-agent"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

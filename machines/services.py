@@ -25,6 +25,7 @@ from orgs.tenancy import OrgContext
 from sessions import services as session_services
 from sessions.models import SupportSession
 from sessions.services import Actor
+from signaling.ice import ice_servers
 
 from . import presence
 from .models import WEEKDAYS, EnrollmentToken, Machine, MachineConnection, MachineGroup
@@ -519,6 +520,7 @@ def machine_connect(*, org: OrgContext, machine: Machine, actor: Actor) -> Suppo
             "organization": org.organization.name,
             "consent_required": machine.group.require_consent,
             "file_max_bytes": org.organization.file_transfer_max_bytes or settings.CONNECT_FILE_TRANSFER_MAX_BYTES,
+            "ice_servers": ice_servers(f"machine:{machine.public_id}"),
         }
         transaction.on_commit(lambda: presence.tell_machine(machine.public_id, request))
     return session

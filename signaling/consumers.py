@@ -225,6 +225,15 @@ class HelloConsumer(_ClosesWhenRefused, _SignalingSocket):
         await self._send({"type": "pong"})
 
 
+def _customer_authorization(scope) -> str | None:
+    """A customer token sent as ``Authorization: Customer cst_...``: the desktop agent joining as the customer
+    (unattended, from its machine socket's ``session.request``, or attended, by the session's code). It sends no
+    ``Origin``; a browser cannot set this header, so a page still uses ``?customer_token=``."""
+    value = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+    kind, _, token = value.partition(" ")
+    return token.strip() or None if kind.lower() == "customer" else None
+
+
 def _peer(role: str) -> str:
     return CUSTOMER if role == AGENT else AGENT
 
@@ -256,7 +265,7 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
     async def connect(self) -> None:
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        customer_token = (query.get("customer_token") or [None])[0]
+        customer_token = (query.get("customer_token") or [None])[0] or _customer_authorization(self.scope)
         principal = self.scope.get("principal")
         if not customer_token and principal is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)

@@ -7,7 +7,9 @@ may open, and ``Origin``, which browsers always send on a WebSocket handshake, s
   ``AllowedHostsOriginValidator`` matches them), whatever credential it carries.
 - A handshake without one is a native app or a desktop agent. It gets in only with a credential of its own, a bearer
   token (``Authorization``) or a ticket (``?ticket=``), which ``signaling.auth`` then judges alone, never consulting a
-  cookie. A cookie is refused without an ``Origin``, and so is a customer token: customers join in a browser.
+  cookie. A cookie is refused without an ``Origin``, and so is a customer token in the URL (a page's). The desktop
+  agent, joining a session as its customer, sends its customer token as ``Authorization: Customer cst_...``: a
+  credential of its own in a header no browser page can set.
 """
 
 from __future__ import annotations

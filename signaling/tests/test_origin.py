@@ -68,6 +68,22 @@ async def test_a_customer_token_without_origin_is_refused(acme, bob):
     assert connected and hello["role"] == "customer"
 
 
+async def test_the_desktop_agent_joins_as_customer_with_its_token_in_a_header(acme, bob):
+    """The desktop agent (no Origin) sends the customer token as ``Authorization: Customer``: it opens that one
+    session as its customer, and nothing else."""
+    session_id, token = await new_session(bob)
+    other_id, _ = await new_session(bob)
+    header = (b"authorization", f"Customer {token}".encode())
+    connected, _, hello = await attempt(f"/ws/v1/sessions/{session_id}", [header])
+    assert connected and hello["role"] == "customer"
+    connected, code, _ = await attempt(f"/ws/v1/sessions/{other_id}", [header])
+    assert (connected, code) == (False, 4404)
+    connected, code, _ = await attempt(f"/ws/v1/sessions/{session_id}", [(b"authorization", b"Customer cst_wrong")])
+    assert (connected, code) == (False, 4404)
+    connected, code, _ = await attempt("/ws/v1/hello", [header])  # it is no agent's credential
+    assert (connected, code) == (False, CLOSE_UNAUTHENTICATED)
+
+
 async def test_a_bearer_header_without_origin_never_lets_a_cookie_in(bob):
     """Without an Origin, a junk Authorization header gets past the origin check; the cookie beside it must not then
     authenticate the connection."""
