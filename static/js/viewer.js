@@ -4,6 +4,7 @@ import { setupChat } from "./chat.js";
 import { setupFiles } from "./files.js";
 import { setupWorkflow } from "./workflow.js";
 import { setupSessionLog } from "./sessionlog.js";
+import { setupRemote } from "./remote.js";
 
 const root = document.getElementById("viewer");
 const t = strings();
@@ -200,9 +201,6 @@ function newPeer() {
     truth.ice = pc.connectionState;
     renderTruth();
   });
-  pc.addEventListener("datachannel", (event) => {
-    if (event.channel.label === "input") root.inputChannel = event.channel; // remote-control input (desktop agent)
-  });
   client.emit("peerconnection", { pc });
   return pc;
 }
@@ -251,14 +249,16 @@ on(client, "ice", serially(async (m) => {
     console.warn("ICE candidate refused", error);
   }
 }));
-on(client, "control.grant", () => { if (controlNote) controlNote.textContent = t.controlGranted; });
-on(client, "control.deny", () => { if (controlNote) controlNote.textContent = t.controlDenied; });
+// A desktop agent's answers show in the remote-control panel (remote.js); these notes are for browser customers.
+on(client, "control.grant", () => { if (controlNote && !root.dataset.remote) controlNote.textContent = t.controlGranted; });
+on(client, "control.deny", () => { if (controlNote && !root.dataset.remote) controlNote.textContent = t.controlDenied; });
 on(client, "reconnecting", () => { connection.textContent = t.reconnecting; });
 
 setupChat(client, { selfLabel: "agent" });
 setupFiles(client, { role: "agent" });
 setupWorkflow(client);
 setupSessionLog(client);
+setupRemote(client, { root, video, surface: scroller });
 const endForm = document.getElementById("end-form");
 const endDialog = document.getElementById("end-dialog");
 endForm?.addEventListener("submit", (event) => {
