@@ -316,3 +316,51 @@ async def test_the_desktop_agent_under_xvfb(embedded_server, tmp_path):
         await server.api("DELETE", f"/api/v1/machines/{machine_id}", token=token, expect=204)
         await until(lambda: agent.poll() is not None, what="the agent to exit when removed")
         assert agent.returncode == 3
+
+
+async def test_the_person_at_the_machine_is_asked_when_the_policy_says_so(embedded_server, tmp_path):
+    """A group that requires consent: the agent asks the person at the machine (here through the configured
+    consent command), naming who asks; a no declines the session, a yes lets the viewer in."""
+    server = embedded_server()
+    token = await sign_in(server)
+    enrollment = await server.api(
+        "POST", "/api/v1/machine-enrollment-tokens", {"name": "kiosk"}, token=token, expect=201
+    )
+    config = tmp_path / "agent" / "config.json"
+    enroll(server, enrollment["token"], config, name="kiosk-1")
+    machine_id = json.loads(config.read_text())["machine_id"]
+    group_id = (await server.api("GET", f"/api/v1/machines/{machine_id}", token=token))["group"]["id"]
+    await server.api("PATCH", f"/api/v1/machine-groups/{group_id}", {"require_consent": True}, token=token)
+    questions, allow = tmp_path / "questions.log", tmp_path / "allow"
+    script = tmp_path / "ask.sh"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> {questions}\ntest -e {allow}\n')
+    script.chmod(0o755)
+    stored = json.loads(config.read_text())
+    config.write_text(json.dumps({**stored, "consent_command": str(script)}))
+    config.chmod(0o600)
+
+    with virtual_screen(tmp_path / "logs") as display, running_agent(config, display, tmp_path / "logs", home=tmp_path):
+
+        async def online():
+            return (await server.api("GET", f"/api/v1/machines/{machine_id}", token=token))["online"]
+
+        await until(online, what="the machine online")
+        refused = await server.api("POST", f"/api/v1/machines/{machine_id}/sessions", {}, token=token, expect=201)
+
+        async def status(session_id):
+            return (await server.api("GET", f"/api/v1/sessions/{session_id}", token=token))["status"]
+
+        async def declined():
+            return await status(refused["id"]) == "declined"
+
+        await until(declined, what="the session declined")
+        assert questions.read_text() == "Alice Agent of Acme Inc asks to see and control this computer. Allow?\n"
+
+        allow.touch()
+        session = await server.api("POST", f"/api/v1/machines/{machine_id}/sessions", {}, token=token, expect=201)
+        viewer = await open_viewer(server, token, session["id"])
+        try:
+            await until(lambda: viewer.frames, what="the screen after a yes")
+            assert await status(session["id"]) == "active"
+        finally:
+            await viewer.close()
