@@ -144,3 +144,13 @@ def test_the_configuration_keeps_the_key_to_its_owner(tmp_path):
         agent_config.load(path)
     with pytest.raises(agent_config.ConfigError, match="enroll this machine first"):
         agent_config.load(tmp_path / "none.json")
+
+
+def test_each_operating_system_is_one_module_behind_one_interface():
+    from agent.platforms import base, linux, macos, windows
+
+    for desktop in (linux.X11Desktop, windows.WindowsDesktop, macos.MacDesktop):
+        assert issubclass(desktop, base.Desktop)
+        for method in ("inject", "clipboard_get", "clipboard_set"):
+            assert getattr(desktop, method) is not getattr(base.Desktop, method), (desktop, method)
+    assert {windows.WindowsDesktop.can_sas, macos.MacDesktop.can_sas, linux.X11Desktop.can_sas} == {False, True}
