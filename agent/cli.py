@@ -117,9 +117,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_attend(args: argparse.Namespace) -> int:
     from agent.session import SessionRequest, SessionRunner
 
-    code = "".join(ch for ch in args.code if ch.isdigit())
     try:
-        joined = post_json(args.server, "/api/v1/join", {"code": code, "name": args.name or socket.gethostname()})
+        if args.ticket:  # the launcher the customer's page downloaded: the session is this browser's
+            joined = post_json(args.server, "/api/v1/join/attend", {"ticket": args.ticket})
+        else:
+            code = "".join(ch for ch in args.code if ch.isdigit())
+            name = args.name or socket.gethostname()
+            joined = post_json(args.server, "/api/v1/join", {"code": code, "name": name})
     except ServerError as exc:
         print(f"Could not join: {exc}", file=sys.stderr)
         return 1
@@ -128,11 +132,17 @@ def cmd_attend(args: argparse.Namespace) -> int:
         session_id=joined["session_id"],
         customer_token=joined["customer_token"],
         ice_servers=joined.get("ice_servers") or [],
-        consent_required=True,
+        consent_required=not args.ticket,  # by code: asked when the session asks; by ticket: asked below
         agent_name=joined.get("agent", ""),
         organization=joined.get("organization", ""),
         file_max_bytes=int(joined.get("file_max_bytes") or 100 * 1024 * 1024),
     )
+    if args.ticket and not args.yes:
+        who = request.agent_name or "Your agent"
+        question = f"{who} of {request.organization} asks to see and control this computer. Allow?"
+        if not asyncio.run(asker()(question)):
+            print("Not allowed: the agent leaves the session to your browser.")
+            return 1
     print(f"Joined the session of {request.agent_name} ({request.organization}). Ctrl+C leaves it.")
     received, root = files_dirs(None)
 
@@ -192,7 +202,9 @@ def parser() -> argparse.ArgumentParser:
 
     attend = commands.add_parser("attend", help="join one session by its code, with you at the machine")
     attend.add_argument("--server", required=True)
-    attend.add_argument("--code", required=True, help="the 9-digit code the agent gave you")
+    which = attend.add_mutually_exclusive_group(required=True)
+    which.add_argument("--code", help="the 9-digit code the agent gave you")
+    which.add_argument("--ticket", help="the one-time ticket of a launcher downloaded from the session's page")
     attend.add_argument("--name", help="your name, as the agent sees it")
     attend.add_argument("--yes", action="store_true", help="do not ask again before sharing this screen")
     attend.add_argument("--fps", type=float, default=10.0)

@@ -411,3 +411,51 @@ class IceServersView(APIView):
     def get(self, request):
         identity = request.auth.credential_id or "user"
         return Response({"ice_servers": ice_servers(identity)})
+
+
+class AttendInput(StrictSerializer):
+    ticket = serializers.CharField(max_length=200)
+
+
+class AttendView(APIView):
+    """Attended control: the desktop agent trades the ticket of the launcher the customer's page downloaded."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        request=AttendInput,
+        responses=inline_serializer(
+            "AttendOutput",
+            {
+                "session_id": serializers.CharField(),
+                "customer_token": serializers.CharField(help_text="Credential for this one session."),
+                "organization": serializers.CharField(),
+                "agent": serializers.CharField(),
+                "status": serializers.CharField(),
+                "ice_servers": serializers.ListField(child=serializers.DictField()),
+                "websocket_url": serializers.CharField(),
+            },
+        ),
+        summary="Join a session as the desktop agent, with a launcher's ticket (attended control)",
+        description="The ticket works once, for ten minutes: `404 invalid_ticket` after that, `409 session_ended` "
+        "once the session is over, `429 rate_limited` after repeated wrong tickets from one address. Open the "
+        "session socket with `Authorization: Customer <customer_token>`; the customer's page then hands over.",
+    )
+    @no_store
+    def post(self, request):
+        data = AttendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        actor = services.Actor.from_request(request, "customer")
+        session, token = services.attend_ticket_redeem(ticket=data.validated_data["ticket"], actor=actor)
+        return Response(
+            {
+                "session_id": session.public_id,
+                "customer_token": token,
+                "organization": session.organization.name,
+                "agent": session.agent_name,
+                "status": session.status,
+                "ice_servers": ice_servers(f"customer-{session.public_id}"),
+                "websocket_url": f"/ws/v1/sessions/{session.public_id}",
+            }
+        )

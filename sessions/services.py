@@ -316,6 +316,51 @@ def session_for_code_guarded(*, code: str, actor: Actor, joined: dict[str, str] 
     return _guard_code_attempt(code, actor, lookup)
 
 
+ATTEND_TICKET_PREFIX = "att"
+ATTEND_TICKET_SECONDS = 600
+
+
+def _attend_key(ticket: str) -> str:
+    return f"attend-ticket:{secret_hash(ticket)}"
+
+
+def attend_ticket_issue(*, session: SupportSession, customer_token: str, actor: Actor) -> str:
+    """Attended control: the customer's page downloads a launcher for the desktop agent, carrying a ticket that
+    lets the agent on this computer join this one session as its customer, once, within ten minutes."""
+    if not session.is_live:
+        raise Conflict(_("This session has ended."), code="session_ended")
+    ticket = new_secret(ATTEND_TICKET_PREFIX)
+    cache.set(_attend_key(ticket), {"session": session.public_id, "token": customer_token}, ATTEND_TICKET_SECONDS)
+    _log(session, "desktop_agent_offered", actor, audit=False)
+    return ticket
+
+
+def attend_ticket_redeem(*, ticket: str, actor: Actor) -> tuple[SupportSession, str]:
+    """The desktop agent trades its ticket for the session's customer credential. Of two concurrent redemptions
+    only the one that deletes the ticket wins; wrong tickets are rate-limited per address."""
+    keys = [f"attend-fail:ip:{actor.ip}"]
+    wait = ratelimit.attempt_refused(keys, limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE, window_seconds=60)
+    if wait is not None:
+        raise ApplicationError(
+            _("Too many wrong tickets. Wait a minute and try again."),
+            code="rate_limited",
+            status_code=429,
+            details={"retry_after_seconds": wait},
+        )
+    payload = cache.get(_attend_key(ticket)) if str(ticket).startswith(ATTEND_TICKET_PREFIX + "_") else None
+    if payload is None or not cache.delete(_attend_key(ticket)):
+        raise NotFound(
+            _("This download was used already or has expired. Download the agent again from the session's page."),
+            code="invalid_ticket",
+        )
+    ratelimit.release(keys)
+    session = session_for_customer(payload["session"], payload["token"])
+    if not session.is_live:
+        raise Conflict(_("This session has ended."), code="session_ended")
+    _log(session, "desktop_agent_joined", actor, {"user_agent": actor.user_agent[:120]})
+    return session, payload["token"]
+
+
 def session_for_customer(session_id: str, token: str) -> SupportSession:
     """The session a customer credential belongs to; 404 for any mismatch."""
     session = (

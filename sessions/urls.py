@@ -10,6 +10,7 @@ urlpatterns = [
     path("join/<str:code>", views.join, name="join_code"),
     path("s/<public_id:session_id>/", views.customer_session, name="customer_session"),
     path("s/<public_id:session_id>/rate", workflow_views.customer_rate, name="customer_rate"),
+    path("s/<public_id:session_id>/agent", views.customer_attend_download, name="customer_attend_download"),
     path("o/<slug:org_slug>/sessions/", views.SessionDashboardView.as_view(), name="session_dashboard"),
     path("o/<slug:org_slug>/sessions/history/", history_views.SessionHistoryView.as_view(), name="session_history"),
     path(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views import View
+from django.views.decorators.http import require_POST
 
 from billing import entitlements
 from connect.errors import ApplicationError, Forbidden, NotFound
@@ -193,3 +197,51 @@ def customer_session(request: HttpRequest, session_id: str) -> HttpResponse:
             "chat_lines": chat.chat_lines(session),
         },
     )
+
+
+ATTEND_LAUNCHERS = {
+    # (file name, media type, content): run by the customer on the computer the browser is on.
+    "windows": (
+        "connect-attend-{code}.cmd",
+        "application/octet-stream",
+        "@echo off\r\nrem BizGaze Connect: let {agent} ({org}) control this computer for session {code}.\r\n"
+        "rem Needs the BizGaze Connect desktop agent (connect-agent). The ticket below works once, for ten minutes.\r\n"
+        "connect-agent attend --server {server} --ticket {ticket}\r\npause\r\n",
+    ),
+    "unix": (
+        "connect-attend-{code}.sh",
+        "text/x-shellscript",
+        "#!/bin/sh\n# BizGaze Connect: let {agent} ({org}) control this computer for session {code}.\n"
+        "# Needs the BizGaze Connect desktop agent (connect-agent). The ticket below works once, for ten minutes.\n"
+        "# Run it with: sh {file}\n"
+        "exec connect-agent attend --server {server} --ticket {ticket}\n",
+    ),
+}
+
+
+@require_POST
+def customer_attend_download(request: HttpRequest, session_id: str) -> HttpResponse:
+    """The customer's page: download a one-time launcher that hands this session to the desktop agent."""
+    token = request.session.get(CUSTOMER_SESSIONS_KEY, {}).get(session_id)
+    try:
+        session = services.session_for_customer(session_id, token or "")
+    except NotFound:
+        raise Http404 from None
+    kind = "windows" if request.POST.get("os") == "windows" else "unix"
+    actor = services.Actor.from_request(request, "customer")
+    actor = dataclasses.replace(actor, label=session.customer_name or "customer")
+    try:
+        ticket = services.attend_ticket_issue(session=session, customer_token=token, actor=actor)
+    except ApplicationError as exc:
+        return HttpResponse(exc.message, status=exc.status_code, content_type="text/plain; charset=utf-8")
+    name, media_type, template = ATTEND_LAUNCHERS[kind]
+    file_name = name.format(code=session.code)
+    safe = {  # the names go into a script: keep only what cannot break out of a comment line
+        "agent": "".join(ch for ch in session.agent_name if ch.isalnum() or ch in " .-'")[:80],
+        "org": "".join(ch for ch in session.organization.name if ch.isalnum() or ch in " .-'&")[:80],
+    }
+    body = template.format(code=session.code, server=settings.SITE_URL, ticket=ticket, file=file_name, **safe)
+    response = HttpResponse(body, content_type=media_type)
+    response["Content-Disposition"] = f'attachment; filename="{file_name}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -265,7 +265,8 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
     async def connect(self) -> None:
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        customer_token = (query.get("customer_token") or [None])[0] or _customer_authorization(self.scope)
+        header_token = _customer_authorization(self.scope)
+        customer_token = (query.get("customer_token") or [None])[0] or header_token
         principal = self.scope.get("principal")
         if not customer_token and principal is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -331,6 +332,12 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
             }
         )
         await self._tell_peer_presence(online=True)
+        if self.role == CUSTOMER and header_token:
+            # The desktop agent joined as this session's customer: the customer's page on the same computer (if
+            # any) stops sharing and says so, so the viewer is not offered two screens.
+            await self.channel_layer.group_send(
+                live.party_group(self.session_id, CUSTOMER), {"type": "party.handover", "channel": self.channel_name}
+            )
 
     def _authorize(self, principal, customer_token):
         from sessions.services import Actor
@@ -534,6 +541,10 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
             return
         self.delivered_seq = event["seq"]
         await self.send(text_data=event["text"])  # serialized once, by the sender's process
+
+    async def party_handover(self, event) -> None:
+        if event["channel"] != self.channel_name and not getattr(self, "closing", False):
+            await self._send({"type": "handover", "to": "desktop_agent"})
 
     async def session_state(self, event) -> None:
         self.status = event["status"]

@@ -33,6 +33,8 @@ EVENT_LABELS = {
     "file_received": _("File received"),
     "file_sent": _("File sent"),
     "file_cancelled": _("File transfer cancelled"),
+    "desktop_agent_offered": _("Customer downloaded the desktop agent"),
+    "desktop_agent_joined": _("Desktop agent took over from the browser"),
 }
 
 ACTOR_KINDS = {

@@ -133,3 +133,24 @@ async def test_allowed_hosts_decide(bob, settings):
     settings.ALLOWED_HOSTS = ["connect.example.com"]
     assert not (await attempt("/ws/v1/hello", [OURS, bearer(token)]))[0]
     assert (await attempt("/ws/v1/hello", [(b"origin", b"https://connect.example.com"), bearer(token)]))[0]
+
+
+async def test_the_customers_page_hands_over_when_the_desktop_agent_joins(acme, bob):
+    """The page on the customer's computer hears ``handover`` when the desktop agent joins with the same credential;
+    the agent itself does not."""
+    session_id, token = await new_session(bob)
+    page = WebsocketCommunicator(application, f"/ws/v1/sessions/{session_id}?customer_token={token}", headers=[OURS])
+    assert (await page.connect())[0]
+    assert (await page.receive_json_from())["type"] == "hello"
+    desktop = WebsocketCommunicator(
+        application, f"/ws/v1/sessions/{session_id}", headers=[(b"authorization", f"Customer {token}".encode())]
+    )
+    assert (await desktop.connect())[0]
+    assert (await desktop.receive_json_from())["type"] == "hello"
+    seen = [await page.receive_json_from(timeout=2)]
+    while seen[-1]["type"] != "handover":
+        seen.append(await page.receive_json_from(timeout=2))
+    assert seen[-1] == {"v": 1, "type": "handover", "to": "desktop_agent"}
+    assert await desktop.receive_nothing(timeout=0.3)
+    await desktop.disconnect()
+    await page.disconnect()

@@ -18,6 +18,7 @@ let stream = null;
 let source = null; // "sharing" (the screen) or "camera" while a stream is sent
 let pc = null;
 let status = root.dataset.status;
+let handedOver = false; // the desktop agent on this computer joined as the customer: it shares, this page does not
 
 function show(id) {
   for (const panel of panels) panel.hidden = panel.id !== id;
@@ -29,11 +30,16 @@ function mediaState() {
 }
 
 function tellAgent() {
-  if (["consent_requested", "active"].includes(status)) client.send({ type: "media", state: mediaState() });
+  if (!handedOver && ["consent_requested", "active"].includes(status)) client.send({ type: "media", state: mediaState() });
 }
 
 // The sharing panel shows exactly one of its two bars.
 function renderSharing() {
+  if (handedOver) {
+    document.getElementById("sharing-live").hidden = true;
+    document.getElementById("reshare-note").hidden = true;
+    return;
+  }
   const live = Boolean(stream);
   document.getElementById("sharing-live").hidden = !live;
   document.getElementById("reshare-note").hidden = live;
@@ -68,7 +74,7 @@ async function capture(kind) {
 }
 
 async function offer({ iceRestart = false } = {}) {
-  if (!stream) return;
+  if (!stream || handedOver) return;
   if (!pc || iceRestart === false) {
     if (pc) pc.close();
     pc = new RTCPeerConnection({ iceServers });
@@ -145,7 +151,17 @@ on(client, "peer", (m) => {
   tellAgent(); // a viewer that just opened learns what this page sends
   if (status === "active" && stream) offer();
 });
-on(client, "control.request", () => { document.getElementById("control-notice").hidden = false; });
+on(client, "control.request", () => {
+  if (!handedOver) document.getElementById("control-notice").hidden = false;
+});
+on(client, "handover", () => {
+  handedOver = true;
+  stopMedia();
+  document.getElementById("control-notice").hidden = true;
+  document.getElementById("sharing-live").hidden = true;
+  document.getElementById("reshare-note").hidden = true;
+  document.getElementById("handover-notice").hidden = false;
+});
 on(client, "reconnecting", () => { connection.textContent = t.reconnecting; });
 
 if (!canShareScreen) {
@@ -193,6 +209,7 @@ async function shareAgain(kind, failure) {
 document.getElementById("reshare").addEventListener("click", () => shareAgain("sharing", t.denied));
 document.getElementById("reshare-camera").addEventListener("click", () => shareAgain("camera", t.cameraDenied));
 document.getElementById("end-here").addEventListener("click", () => client.send({ type: "end" }));
+document.getElementById("end-handed-over").addEventListener("click", () => client.send({ type: "end" }));
 document.getElementById("control-ok").addEventListener("click", () => {
   client.send({ type: "control.deny" });
   document.getElementById("control-notice").hidden = true;

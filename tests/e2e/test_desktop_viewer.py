@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from .desktop import HEIGHT, WIDTH, enroll, mouse_location, on_screen, running_agent, virtual_screen
-from .servers import OWNER_EMAIL, OWNER_PASSWORD
+from .desktop import HEIGHT, WIDTH, agent_command, enroll, mouse_location, on_screen, running_agent, virtual_screen
+from .servers import OWNER_EMAIL, OWNER_PASSWORD, REPO
 
 pytestmark = [pytest.mark.e2e]
 
@@ -126,3 +126,83 @@ def test_the_browser_viewer_controls_the_machine(embedded_server, browser, scree
             xterm.wait()
     status, connections = server.call("GET", f"/api/v1/machines/{machine_id}/connections", token=token)
     assert status == 200 and [c["outcome"] for c in connections["results"]] == ["opened"]
+
+
+def test_a_browser_customer_hands_the_session_to_the_attended_agent(embedded_server, browser, screenshot, tmp_path):
+    """The agent asks for control of a browser customer; the customer downloads the one-time launcher from their
+    page and runs it: the desktop agent joins that session, the viewer gets its screen and the control panel, and
+    the customer's page says the agent has taken over. The launcher's ticket works once."""
+    server = embedded_server("web")
+    product = server.base_url
+    agent = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    agent.goto(f"{product}/accounts/login/")
+    agent.get_by_label(re.compile("Email", re.I)).fill(OWNER_EMAIL)
+    agent.get_by_label(re.compile("Password", re.I)).fill(OWNER_PASSWORD)
+    agent.get_by_role("button", name=re.compile("Sign In", re.I)).click()
+    agent.wait_for_url(f"{product}/o/acme/")
+    agent.goto(f"{product}/o/acme/sessions/")
+    agent.get_by_label("Customer name (optional)").fill("Carl")
+    agent.get_by_role("button", name="Start session").click()
+    code = agent.locator("[data-copy]").first.get_attribute("data-copy")
+
+    customer = browser.new_context(viewport={"width": 1000, "height": 800}, accept_downloads=True).new_page()
+    customer.goto(f"{product}/join/{code}")
+    customer.get_by_role("button", name="Continue").click()
+    customer.get_by_role("button", name="Share my screen").click()
+    wait_until(lambda: customer.locator("#sharing").is_visible(), what="sharing")
+    wait_until(
+        lambda: agent.evaluate("() => document.getElementById('screen').videoWidth"), what="the browser's screen"
+    )
+
+    agent.get_by_role("button", name="Request control").click()
+    notice = customer.locator("#control-notice")
+    notice.wait_for(state="visible")
+    assert "Alice Agent asked to control your screen" in notice.inner_text()
+    screenshot("customer-control-download-1000", customer)
+    with customer.expect_download() as download_info:
+        customer.get_by_role("button", name="Download for Linux or macOS").click()
+    download = download_info.value
+    assert download.suggested_filename == f"connect-attend-{code}.sh"
+    launcher = open(download.path()).read()
+    match = re.search(r"connect-agent attend --server (\S+) --ticket (att_\S+)", launcher)
+    assert match and match.group(1) == product, launcher
+
+    with virtual_screen(tmp_path / "logs") as display:
+        log = open(tmp_path / "attend.log", "wb")
+        attended = subprocess.Popen(
+            agent_command("attend", "--server", match.group(1), "--ticket", match.group(2), "--yes"),
+            cwd=REPO,
+            env={**os.environ, "DISPLAY": display, "HOME": str(tmp_path)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            panel = agent.locator("#remote")
+            panel.wait_for(state="visible", timeout=30000)
+            wait_until(lambda: "Linux desktop agent · 1280×800" in panel.inner_text(), what="the machine's screen")
+            assert wait_until(lambda: agent.evaluate("() => document.getElementById('screen').videoWidth")) == WIDTH
+            handover = customer.locator("#handover-notice")
+            wait_until(handover.is_visible, what="the customer's page handing over")
+            assert customer.locator("#sharing-live").is_hidden()
+            screenshot("customer-handed-over-1000", customer)
+
+            # The ticket was spent: the same launcher cannot join again.
+            again = subprocess.run(
+                agent_command("attend", "--server", product, "--ticket", match.group(2), "--yes"),
+                cwd=REPO,
+                capture_output=True,
+                timeout=60,
+            )
+            assert again.returncode == 1 and b"used already or has expired" in again.stderr
+
+            customer.get_by_role("button", name="End session").click()  # the customer can still end it
+            attended.wait(30)
+            wait_until(lambda: agent.locator("#summary").is_visible(), what="the viewer told the session ended")
+            assert attended.returncode == 0
+        finally:
+            if attended.poll() is None:
+                attended.kill()
+                attended.wait()
+            log.close()
+            print((tmp_path / "attend.log").read_text())
+    assert b"The session is over" in (tmp_path / "attend.log").read_bytes()
