@@ -54,6 +54,7 @@ class MachineClient:
         self.desktop_factory = desktop_factory
         self.fps = fps
         self.sessions: dict[str, asyncio.Task] = {}
+        self.backoff_sleep = asyncio.sleep  # the tests watch the delays here
         self.online = asyncio.Event()
 
     async def run(self) -> int:
@@ -74,7 +75,7 @@ class MachineClient:
             failures = 0 if loop.time() - opened > STABLE_AFTER else failures + 1
             delay = min(BACKOFF_MAX, 2 ** max(0, failures - 1)) * (0.5 + random.random() / 2)  # noqa: S311
             log.info("reconnecting in %.1f s", delay)
-            await asyncio.sleep(delay)
+            await self.backoff_sleep(delay)
 
     async def _connection(self) -> None:
         url = websocket_url(self.config.server, "/ws/v1/machine")
