@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "billing",
     "integrations",
     "machines",
+    "push",
     "audit",
 ]
 
@@ -201,6 +202,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-end-trials": {"task": "billing.end_trials", "schedule": 3600.0},
     "billing-trial-reminders": {"task": "billing.trial_reminders", "schedule": 6 * 3600.0},
     "deliver-due-webhooks": {"task": "integrations.deliver_due_webhooks", "schedule": 5.0},
+    "deliver-due-pushes": {"task": "push.deliver_due", "schedule": 10.0},
     "retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 3600.0},
     "purge-deleted-organizations": {"task": "orgs.purge_deleted_organizations", "schedule": 24 * 3600.0},
     # Metering (billing.metering): API-call counters of ended minutes into records; daily totals recomputed.
@@ -266,6 +268,8 @@ AXES_VERBOSE = False
 CONNECT_ACCESS_TOKEN_TTL = timedelta(minutes=env.int("CONNECT_ACCESS_TOKEN_MINUTES", default=15))
 CONNECT_REFRESH_TOKEN_TTL = timedelta(days=env.int("CONNECT_REFRESH_TOKEN_DAYS", default=30))
 CONNECT_WS_TICKET_SECONDS = 60
+# Device sign-in (orgs.device_grant, RFC 8628): how long a shown code waits for a person to approve it.
+CONNECT_DEVICE_CODE_SECONDS = env.int("CONNECT_DEVICE_CODE_SECONDS", default=600)
 
 # Support sessions and signaling.
 CONNECT_SHARE_CODE_TTL = timedelta(minutes=env.int("CONNECT_SHARE_CODE_MINUTES", default=10))
@@ -289,6 +293,19 @@ CONNECT_OUTBOUND_ALLOWED_NETWORKS = env.list("CONNECT_OUTBOUND_ALLOWED_NETWORKS"
 # A webhook delivery claimed longer ago than this is taken to be abandoned by a dead worker (must exceed the 15 s
 # request timeout).
 CONNECT_WEBHOOK_STALE_CLAIM_SECONDS = env.int("CONNECT_WEBHOOK_STALE_CLAIM_SECONDS", default=60)
+
+# Push notifications to the native apps (push.providers). A provider without its settings is off: its messages are
+# recorded and dropped as "not configured". APNs uses token authentication (a .p8 key of the Apple developer account).
+CONNECT_APNS_KEY_FILE = env.str("CONNECT_APNS_KEY_FILE", default="")
+CONNECT_APNS_KEY_ID = env.str("CONNECT_APNS_KEY_ID", default="")
+CONNECT_APNS_TEAM_ID = env.str("CONNECT_APNS_TEAM_ID", default="")
+CONNECT_APNS_TOPIC = env.str("CONNECT_APNS_TOPIC", default="")  # the iOS app's bundle id
+CONNECT_APNS_USE_SANDBOX = env.bool("CONNECT_APNS_USE_SANDBOX", default=False)
+# host:port to reach instead of Apple's (a relay, or the tests' fake server), and a CA file to trust for it.
+CONNECT_APNS_SERVER = env.str("CONNECT_APNS_SERVER", default="")
+CONNECT_APNS_CA_FILE = env.str("CONNECT_APNS_CA_FILE", default="")
+CONNECT_FCM_CREDENTIALS_FILE = env.str("CONNECT_FCM_CREDENTIALS_FILE", default="")  # a service account's JSON key
+CONNECT_PUSH_TIMEOUT_SECONDS = env.float("CONNECT_PUSH_TIMEOUT_SECONDS", default=10.0)
 
 # Invitations are the way into an organization; their links expire.
 INVITATION_TTL = timedelta(days=env.int("CONNECT_INVITATION_TTL_DAYS", default=7))

@@ -10,7 +10,8 @@ from integrations.credentials import urls as credentials_urls
 from integrations.webhooks import urls as webhooks_urls
 from machines import urls as machines_urls
 from orgs import api as orgs_api
-from orgs import views_mfa, views_privacy
+from orgs import views_device, views_mfa, views_privacy
+from push import urls as push_urls
 from sessions import api as session_api
 from sessions import chat_api as session_chat_api
 from signaling import api as signaling_api
@@ -36,6 +37,7 @@ api_v1 = [
         name="docs",
     ),
     path("auth/token", orgs_api.TokenView.as_view(), name="auth-token"),
+    path("auth/device", orgs_api.DeviceAuthorizationView.as_view(), name="auth-device"),
     path("auth/refresh", orgs_api.RefreshView.as_view(), name="auth-refresh"),
     path("auth/revoke", orgs_api.RevokeView.as_view(), name="auth-revoke"),
     path("me", orgs_api.MeView.as_view(), name="me"),
@@ -45,6 +47,7 @@ api_v1 = [
     path("ws-ticket", no_store(signaling_api.WebSocketTicketView.as_view()), name="ws-ticket"),
     path("ice-servers", session_api.IceServersView.as_view(), name="ice-servers"),
     path("join", session_api.JoinView.as_view(), name="join"),
+    path("join/attend", session_api.AttendView.as_view(), name="join-attend"),
     path("sessions", session_api.SessionListView.as_view(), name="sessions"),
     path("sessions/<public_id:session_id>", session_api.SessionDetailView.as_view(), name="session"),
     path("sessions/<public_id:session_id>/events", session_api.SessionEventsView.as_view(), name="session-events"),
@@ -83,6 +86,7 @@ api_v1 = [
     path("", include(webhooks_urls.api_urlpatterns)),
     path("", include(billing_urls.api_urlpatterns)),
     path("", include(machines_urls.api_urlpatterns)),
+    path("", include(push_urls.api_urlpatterns)),
 ]
 
 urlpatterns = [
@@ -91,6 +95,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/2fa/", views_mfa.mfa_verify, name="mfa_verify"),
     path("account/security/", views_mfa.security, name="account_security"),
+    path("device/", views_device.device_verification, name="device_verification"),
     path("account/data/export", views_privacy.account_export, name="account_export"),
     path("account/delete/", views_privacy.account_delete, name="account_delete"),
     # Before allauth's: its sign-in page is replaced (addresses of an organization with SSO go to its provider).

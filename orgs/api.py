@@ -6,18 +6,22 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connect.api.authentication import CookieAuthentication, NativeTokenAuthentication, OAuth2TokenAuthentication
+from connect.api.parsers import JSONParser
 from connect.api.permissions import APIKeyRefusedForPersons, IsPerson
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
 from connect.errors import ApplicationError, Forbidden, NotFound
+from connect.links import absolute_url
 from connect.nocache import no_store
 
-from . import devices, mfa, privacy, selectors, services
+from . import device_grant, devices, mfa, privacy, selectors, services
 from .access import Assurance, person_refusal
 from .models import Device, Invitation, Membership, Organization, Role
 from .security import lockout_message
@@ -62,6 +66,38 @@ class TokenOutput(serializers.Serializer):
     token_type = serializers.CharField(default="Bearer")
     expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
     device_id = serializers.CharField()
+
+
+class DeviceAuthorizationInput(StrictSerializer):
+    """What a client without a keyboard says about itself to start a device sign-in (RFC 8628)."""
+
+    client_name = serializers.CharField(max_length=100, help_text="Shown to the person who approves: 'Front desk TV'.")
+    platform = serializers.ChoiceField(choices=Device.Platform.choices)
+    organization = serializers.SlugField(
+        max_length=60,
+        required=False,
+        allow_blank=True,
+        help_text="Slug of an organization: only its members may approve this sign-in.",
+    )
+
+
+class DeviceAuthorizationOutput(serializers.Serializer):
+    device_code = serializers.CharField(help_text="Secret: poll POST /api/v1/auth/token with it.")
+    user_code = serializers.CharField(help_text="Show it to the person, as given (XXXX-XXXX).")
+    verification_uri = serializers.CharField()
+    verification_uri_complete = serializers.CharField(help_text="The same page with the code filled in (a QR code).")
+    expires_in = serializers.IntegerField(help_text="Seconds until both codes expire.")
+    interval = serializers.IntegerField(help_text="Seconds to wait between polls.")
+
+
+class DeviceAuthorizationTokenInput(StrictSerializer):
+    """A device sign-in's poll of the token endpoint (RFC 8628 3.4)."""
+
+    grant_type = serializers.ChoiceField(choices=[device_grant.GRANT_TYPE])
+    device_code = serializers.CharField(max_length=200)
+    client_id = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Accepted for RFC 8628 clients; not used."
+    )
 
 
 class DeviceOutput(serializers.ModelSerializer):
@@ -120,21 +156,45 @@ def _client_ip(request) -> str | None:
 
 
 class TokenView(APIView):
-    """Sign a native app in with e-mail and password (and a code when the account has two-factor authentication)."""
+    """Sign a native app in with e-mail and password (and a code when the account has two-factor authentication),
+    or, with ``grant_type`` ``urn:ietf:params:oauth:grant-type:device_code``, poll a device sign-in (RFC 8628)."""
 
     authentication_classes: list = []
     permission_classes: list = []
+    # Forms only for the device grant (RFC 8628 clients send forms); the password grant stays JSON only.
+    parser_classes = [JSONParser, FormParser]
 
     @extend_schema(
-        request=TokenInput,
+        request={
+            "application/json": PolymorphicProxySerializer(
+                component_name="TokenGrant",
+                serializers=[TokenInput, DeviceAuthorizationTokenInput],
+                resource_type_field_name=None,
+            ),
+            "application/x-www-form-urlencoded": DeviceAuthorizationTokenInput,
+        },
         responses={200: TokenOutput},
         summary="Sign in a native app",
         description="Answers `401 mfa_required` when the account has two-factor authentication and no valid `otp` "
-        "was given, `429 too_many_attempts` after repeated failures (per account and per address).",
+        "was given, `429 too_many_attempts` after repeated failures (per account and per address).\n\n"
+        "Device sign-in (RFC 8628): `grant_type=urn:ietf:params:oauth:grant-type:device_code` with the "
+        "`device_code` from POST /api/v1/auth/device, as JSON or a form. Until a person approves it: "
+        "`400 authorization_pending` (poll again after `interval` seconds), `400 slow_down` (polled too soon: the "
+        "interval grew by 5 seconds, `details.interval`), then `400 access_denied`, `400 expired_token`, or the "
+        "token pair, once; any later poll gets `400 invalid_grant`.",
     )
     @no_store
     def post(self, request):
-        data = TokenInput(data=request.data)
+        body = request.data
+        if isinstance(body, dict) and body.get("grant_type") == device_grant.GRANT_TYPE:
+            data = DeviceAuthorizationTokenInput(data=body)
+            data.is_valid(raise_exception=True)
+            device_code = data.validated_data["device_code"]
+            pair = device_grant.device_token_poll(device_code=device_code, ip=_client_ip(request))
+            return Response(pair.as_response())
+        if request.content_type.startswith("application/x-www-form-urlencoded"):
+            raise UnsupportedMediaType(request.content_type)  # as before forms were parsed here
+        data = TokenInput(data=body)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         user = authenticate(request._request, email=values["email"].lower(), password=values["password"])
@@ -167,6 +227,50 @@ class TokenView(APIView):
             user=user, ip=_client_ip(request), second_factor=second_factor, **values["device"]
         )
         return Response(pair.as_response())
+
+
+class DeviceAuthorizationView(APIView):
+    """Start a device sign-in (RFC 8628): codes for a client that cannot take a password."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(
+        request=DeviceAuthorizationInput,
+        responses={200: DeviceAuthorizationOutput},
+        summary="Start a device sign-in",
+        description="Show `user_code` and `verification_uri` (or `verification_uri_complete` as a QR code); a "
+        "signed-in person approves the code there. Meanwhile poll POST /api/v1/auth/token with "
+        "`grant_type=urn:ietf:params:oauth:grant-type:device_code` and `device_code`, every `interval` seconds. "
+        "`400 invalid_organization` for an unknown `organization`; `429 rate_limited` past 20 requests a minute "
+        "per address.",
+    )
+    @no_store
+    def post(self, request):
+        data = DeviceAuthorizationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        row, device_code, user_code = device_grant.device_authorization_request(
+            client_name=values["client_name"],
+            platform=values["platform"],
+            organization_slug=values.get("organization") or "",
+            ip=_client_ip(request),
+        )
+        verification_uri = absolute_url("device_verification")
+        shown = device_grant.format_user_code(user_code)
+        return Response(
+            DeviceAuthorizationOutput(
+                {
+                    "device_code": device_code,
+                    "user_code": shown,
+                    "verification_uri": verification_uri,
+                    "verification_uri_complete": f"{verification_uri}?user_code={shown}",
+                    "expires_in": int((row.expires_at - row.created_at).total_seconds()),
+                    "interval": row.interval,
+                }
+            ).data
+        )
 
 
 class RefreshView(APIView):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from connect.ids import new_public_id
 
-from .tenancy import OrgOwnedModel
+from .tenancy import OrgGuardedModel, OrgOwnedModel, OrgScopedQuerySet
 
 
 def _org_id() -> str:
@@ -256,3 +256,55 @@ class DeviceToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} token of {self.device_id}"
+
+
+class DeviceAuthorization(OrgGuardedModel):
+    """One Device Authorization Grant (RFC 8628, ``orgs.device_grant``): a client without a keyboard shows a user code,
+    a signed-in person approves it in the browser, and the client's polling gets a native token pair once.
+
+    Only the device code's SHA-256 is stored. ``organization`` is an optional restriction the client asked for: only a
+    member of it may approve. Lookups go by the code (a credential), whichever organization: every query names that
+    crossing with ``unscoped``.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        APPROVED = "approved", _("Approved")
+        DENIED = "denied", _("Denied")
+        CONSUMED = "consumed", _("Signed in")
+        EXPIRED = "expired", _("Expired")
+
+    device_code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Normalized: the eight letters without the dash shown to people (``XXXX-XXXX``).
+    user_code = models.CharField(_("user code"), max_length=8)
+    client_name = models.CharField(_("client name"), max_length=100)
+    platform = models.CharField(_("platform"), max_length=16, choices=Device.Platform.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    interval = models.PositiveSmallIntegerField(_("polling interval (seconds)"), default=5)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    # Who approved or denied it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # The approving browser session had given its second factor: what the issued device proves (orgs.access).
+    second_factor = models.BooleanField(default=False)
+    ip = models.GenericIPAddressField(_("requested from"), null=True, blank=True)
+
+    org_path = "organization"
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_code"], condition=models.Q(status="pending"), name="device_authorization_pending_code"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_name} ({self.get_status_display()})"

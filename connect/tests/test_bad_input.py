@@ -24,6 +24,7 @@ from integrations.tests.factories import (
 from machines.tests.factories import EnrollmentTokenFactory, MachineFactory
 from orgs.tenancy import is_org_guarded
 from orgs.tests.factories import DeviceFactory, InvitationFactory
+from push.tests.factories import PushRegistrationFactory
 from sessions.tests.factories import SupportSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +41,7 @@ BAD_BODIES = [
 ]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # Every app whose rows a request could change (the audit log records any change that happened).
-OUR_APPS = ("orgs", "support", "integrations", "audit", "machines")
+OUR_APPS = ("orgs", "support", "integrations", "audit", "machines", "push")
 
 
 def _write_operations() -> list[tuple[str, str, bool]]:
@@ -77,6 +78,7 @@ def path_ids(acme, alice, bob) -> dict[str, str]:
         "machine_id": (machine := MachineFactory(organization=acme)).public_id,
         "group_id": machine.group.public_id,
         "token_id": EnrollmentTokenFactory(organization=acme).public_id,
+        "registration_id": PushRegistrationFactory(device__user=alice).public_id,
     }
 
 

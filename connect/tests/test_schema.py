@@ -9,9 +9,11 @@ from openapi_spec_validator import validate
 
 PUBLIC_OPERATIONS = {
     "/api/v1/auth/token",
+    "/api/v1/auth/device",
     "/api/v1/auth/refresh",
     "/api/v1/auth/revoke",
     "/api/v1/join",
+    "/api/v1/join/attend",
     "/api/v1/machines/enroll",
 }
 ALL_SCHEMES = {"nativeToken", "apiKey", "oauth2", "cookieAuth"}

@@ -6,6 +6,7 @@ link's token, a device's bearer token) is kept on the built instance under the n
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import factory
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from connect.ids import new_secret, secret_hash
-from orgs.models import Device, DeviceToken, Invitation, Membership, Organization, Role, User
+from orgs.models import Device, DeviceAuthorization, DeviceToken, Invitation, Membership, Organization, Role, User
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -132,3 +133,20 @@ class DeviceTokenFactory(KeepsPlaintext):
     token = factory.LazyAttribute(lambda o: new_secret(_TOKEN_PREFIX[o.kind]))
     token_hash = factory.LazyAttribute(lambda o: secret_hash(o.token))
     expires_at = factory.LazyAttribute(lambda o: timezone.now() + getattr(settings, _TOKEN_TTL[o.kind]))
+
+
+class DeviceAuthorizationFactory(KeepsPlaintext):
+    """A pending device sign-in restricted to an organization; ``.device_code`` is what the client polls with."""
+
+    _plaintext = "device_code"
+
+    class Meta:
+        model = DeviceAuthorization
+
+    device_code = factory.LazyFunction(lambda: new_secret("cdc"))
+    device_code_hash = factory.LazyAttribute(lambda o: secret_hash(o.device_code))
+    user_code = factory.Sequence(lambda n: "BCDF" + "".join("GHJKLMNPQRSTVWXZ"[(n >> (4 * i)) % 16] for i in range(4)))
+    client_name = factory.Sequence(lambda n: f"Front desk TV {n}")
+    platform = Device.Platform.OTHER
+    organization = factory.SubFactory(OrganizationFactory)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(seconds=settings.CONNECT_DEVICE_CODE_SECONDS))
