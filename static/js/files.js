@@ -82,7 +82,8 @@ export function setupFiles(client, { role }) {
     pick.disabled = !ok;
     pickLabel.setAttribute("aria-disabled", String(!ok));
     pickLabel.classList.toggle("disabled", !ok);
-    if (note) note.textContent = over ? say("sessionOver") : ok ? noteText : say("unavailable");
+    const remote = document.getElementById("viewer")?.dataset.remote; // a desktop agent, not a browser (remote.js)
+    if (note) note.textContent = over ? say("sessionOver") : ok ? (remote ? note.dataset.machine : noteText) : say("unavailable");
     root.dataset.channel = ok ? "open" : "closed";
   }
 

@@ -44,6 +44,8 @@ export function setupRemote(client, { root, video, surface }) {
   function render() {
     panel.hidden = !screen;
     root.dataset.remote = screen ? "1" : "";
+    const filesNote = document.getElementById("files-note");
+    if (screen && filesNote?.dataset.machine) filesNote.textContent = filesNote.dataset.machine;
     document.getElementById("request-control")?.toggleAttribute("hidden", Boolean(screen));
     if (!screen) return;
     const os = { linux: "Linux", windows: "Windows", macos: "macOS" }[screen.os] || screen.os;
