@@ -19,7 +19,7 @@ migrate: $(DEPS)
 ## The product on embedded defaults (or on DATABASE_URL/REDIS_URL when set), HTTP + WebSocket on 127.0.0.1:$(PORT).
 run: migrate
 	$(BIN)/python manage.py bootstrap_demo
-	$(BIN)/python -m connect.serve --port $(PORT)
+	$(BIN)/python -m connect.serve --port $(PORT) --embedded-beat
 
 ## The whole test suite.
 test: $(DEPS)

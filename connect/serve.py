@@ -152,8 +152,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve BizGaze Connect (HTTP and WebSocket, one ASGI process).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--embedded-beat",
+        action="store_true",
+        help="without a broker, also run the periodic tasks in this process (make run)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connect.settings")
+    if args.embedded_beat:
+        import django
+
+        from connect.embedded_beat import start_embedded_beat
+
+        django.setup()
+        start_embedded_beat()
     # Links the product makes (join links, invitations) point where it serves, unless CONNECT_SITE_URL says otherwise.
     os.environ["CONNECT_SERVE_PORT"] = str(args.port)
     uvicorn.run("connect.asgi:application", host=args.host, port=args.port, **uvicorn_options(os.environ))
