@@ -205,6 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-due-pushes": {"task": "push.deliver_due", "schedule": 10.0},
     "retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 3600.0},
     "purge-deleted-organizations": {"task": "orgs.purge_deleted_organizations", "schedule": 24 * 3600.0},
+    "purge-device-authorizations": {"task": "orgs.purge_device_authorizations", "schedule": 3600.0},
     # Metering (billing.metering): API-call counters of ended minutes into records; daily totals recomputed.
     "flush-api-call-counts": {"task": "billing.flush_api_calls", "schedule": 60.0},
     "roll-up-usage": {"task": "billing.rollup_usage", "schedule": 3600.0},

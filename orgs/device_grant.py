@@ -337,3 +337,14 @@ def _issue(row: DeviceAuthorization, *, ip: str | None, now) -> TokenPair:
         )
         _record(row, user, "device_authorization.token_issued", ip, target=pair.device)
         return pair
+
+
+KEEP_FINISHED = timedelta(days=1)
+
+
+def device_authorizations_purge(now=None) -> int:
+    """Delete device sign-ins that expired or finished more than a day ago: they hold nothing anyone can still use,
+    and the audit log keeps what was approved and issued. Returns how many."""
+    before = (now or timezone.now()) - KEEP_FINISHED
+    deleted, _ = _rows().filter(expires_at__lt=before).delete()
+    return deleted

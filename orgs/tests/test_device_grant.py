@@ -311,3 +311,21 @@ def test_a_member_whose_organization_requires_a_second_factor_cannot_approve_wit
         device_grant.device_authorization_approve(user_code=body["user_code"], user=carol, ip="203.0.113.5")
     assert refused.value.code == "mfa_enrollment_required"
     assert rows().get().status == PENDING
+
+
+def test_expired_device_sign_ins_are_purged_a_day_later(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orgs import device_grant
+    from orgs.models import DeviceAuthorization
+    from orgs.tasks import purge_device_authorizations
+
+    old, _code, _user_code = device_grant.device_authorization_request(client_name="TV", platform="linux", ip=None)
+    fresh, _code, _user_code = device_grant.device_authorization_request(client_name="TV 2", platform="linux", ip=None)
+    DeviceAuthorization.objects.unscoped("test").filter(pk=old.pk).update(
+        expires_at=timezone.now() - timedelta(days=1, minutes=1)
+    )
+    assert purge_device_authorizations() == 1
+    assert list(DeviceAuthorization.objects.unscoped("test").values_list("pk", flat=True)) == [fresh.pk]
