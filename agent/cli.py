@@ -96,14 +96,21 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def configured(args: argparse.Namespace) -> tuple[Path, agent_config.AgentConfig | None]:
+    """The configuration ``--config`` (or the default path) names, or ``None`` after saying what is wrong."""
+    path = Path(args.config) if args.config else agent_config.default_path()
+    try:
+        return path, agent_config.load(path)
+    except agent_config.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return path, None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.machine import MachineClient
 
-    path = Path(args.config) if args.config else agent_config.default_path()
-    try:
-        cfg = agent_config.load(path)
-    except agent_config.ConfigError as exc:
-        print(exc, file=sys.stderr)
+    path, cfg = configured(args)
+    if cfg is None:
         return EXIT_USAGE
     received, root = files_dirs(cfg)
     client = MachineClient(cfg, consent=asker(cfg.consent_command), files_dir=received, files_root=root, fps=args.fps)
@@ -166,11 +173,8 @@ def cmd_attend(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    path = Path(args.config) if args.config else agent_config.default_path()
-    try:
-        cfg = agent_config.load(path)
-    except agent_config.ConfigError as exc:
-        print(exc, file=sys.stderr)
+    path, cfg = configured(args)
+    if cfg is None:
         return 1
     print(f"machine {cfg.machine_id} ({cfg.name}) of {cfg.organization}\nserver  {cfg.server}\nconfig  {path}")
     return 0

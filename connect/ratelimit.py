@@ -14,10 +14,14 @@ A window starts with its first attempt and lasts ``window_seconds``; attempts in
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.core.cache import cache
 
-from connect.errors import note_retry_after
+from connect.errors import ApplicationError, note_retry_after
+
+T = TypeVar("T")
 
 
 def _deadline_key(key: str) -> str:
@@ -77,3 +81,29 @@ def release(keys: list[str]) -> None:
 def clear(keys: list[str]) -> None:
     """Forget every attempt counted under ``keys`` (someone proved themselves)."""
     cache.delete_many(keys + [_deadline_key(key) for key in keys])
+
+
+def guarded(
+    keys: list[str],
+    attempt: Callable[[], T],
+    *,
+    limit: int,
+    message: str,
+    counts: Callable[[ApplicationError], bool],
+    window_seconds: int = 60,
+) -> T:
+    """Run ``attempt()`` unless ``keys`` had ``limit`` counted attempts in the window: then ``429 rate_limited`` with
+    ``message`` and the seconds to wait. The attempt is counted before it runs (concurrent guesses cannot all pass
+    the check), and given back unless it failed with an error that ``counts`` (a wrong code, token or ticket)."""
+    wait = attempt_refused(keys, limit=limit, window_seconds=window_seconds)
+    if wait is not None:
+        raise ApplicationError(message, code="rate_limited", status_code=429, details={"retry_after_seconds": wait})
+    wrong = False
+    try:
+        return attempt()
+    except ApplicationError as exc:
+        wrong = counts(exc)
+        raise
+    finally:
+        if not wrong:
+            release(keys)

@@ -307,18 +307,9 @@ def machine_enroll(
     ip: str | None = None,
 ) -> Machine:
     """A desktop agent enrolls its machine with a token. Wrong tokens are rate-limited per address."""
-    keys = [f"machine-enroll-fail:ip:{ip}"]
-    wait = ratelimit.attempt_refused(keys, limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE, window_seconds=60)
-    if wait is not None:
-        raise ApplicationError(
-            _("Too many wrong enrollment tokens. Wait a minute and try again."),
-            code="rate_limited",
-            status_code=429,
-            details={"retry_after_seconds": wait},
-        )
-    wrong = False
-    try:
-        return _enroll(
+    return ratelimit.guarded(
+        [f"machine-enroll-fail:ip:{ip}"],
+        lambda: _enroll(
             secret=token,
             hostname=hostname,
             os=os,
@@ -327,13 +318,11 @@ def machine_enroll(
             public_key=public_key,
             name=name,
             ip=ip,
-        )
-    except ApplicationError as exc:
-        wrong = exc.code.startswith("invalid_enrollment") or exc.code.startswith("enrollment_token")
-        raise
-    finally:
-        if not wrong:
-            ratelimit.release(keys)
+        ),
+        limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE,
+        message=_("Too many wrong enrollment tokens. Wait a minute and try again."),
+        counts=lambda exc: exc.code.startswith(("invalid_enrollment", "enrollment_token")),
+    )
 
 
 # --- Machines ------------------------------------------------------------------------------------------------------

@@ -141,19 +141,13 @@ def _wrong_code_keys(user: User, ip: str | None) -> list[str]:
 def _guarded(user: User, ip: str | None, attempt):
     """Run ``attempt`` unless this person or address typed too many wrong codes in the last minute. Counted before
     it runs (concurrent guesses cannot all pass), given back unless the code turned out wrong."""
-    keys = _wrong_code_keys(user, ip)
-    wait = ratelimit.attempt_refused(keys, limit=WRONG_CODES_PER_MINUTE, window_seconds=60)
-    if wait is not None:
-        raise _rate_limited(_("Too many wrong codes. Wait a minute and try again."), wait)
-    wrong = False
-    try:
-        return attempt()
-    except ApplicationError as exc:
-        wrong = exc.code in WRONG_CODE_ERRORS
-        raise
-    finally:
-        if not wrong:
-            ratelimit.release(keys)
+    return ratelimit.guarded(
+        _wrong_code_keys(user, ip),
+        attempt,
+        limit=WRONG_CODES_PER_MINUTE,
+        message=_("Too many wrong codes. Wait a minute and try again."),
+        counts=lambda exc: exc.code in WRONG_CODE_ERRORS,
+    )
 
 
 def _expire(row: DeviceAuthorization) -> None:

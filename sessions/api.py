@@ -350,6 +350,33 @@ class SessionEndView(_OneSessionView):
         return Response(SessionOutput(session).data)
 
 
+JoinOutput = inline_serializer(
+    "JoinOutput",
+    {
+        "session_id": serializers.CharField(),
+        "customer_token": serializers.CharField(help_text="Credential for this one session."),
+        "organization": serializers.CharField(),
+        "agent": serializers.CharField(),
+        "status": serializers.CharField(),
+        "ice_servers": serializers.ListField(child=serializers.DictField()),
+        "websocket_url": serializers.CharField(),
+    },
+)
+
+
+def joined(session: SupportSession, token: str) -> dict:
+    """What a customer's client needs once it holds the session's credential (by code, or by an attend ticket)."""
+    return {
+        "session_id": session.public_id,
+        "customer_token": token,
+        "organization": session.organization.name,
+        "agent": session.agent_name,
+        "status": session.status,
+        "ice_servers": ice_servers(f"customer-{session.public_id}"),
+        "websocket_url": f"/ws/v1/sessions/{session.public_id}",
+    }
+
+
 class JoinInput(StrictSerializer):
     code = serializers.CharField(max_length=20)
     name = serializers.CharField(max_length=120, required=False, allow_blank=True)
@@ -363,18 +390,7 @@ class JoinView(APIView):
 
     @extend_schema(
         request=JoinInput,
-        responses=inline_serializer(
-            "JoinOutput",
-            {
-                "session_id": serializers.CharField(),
-                "customer_token": serializers.CharField(help_text="Credential for this one session."),
-                "organization": serializers.CharField(),
-                "agent": serializers.CharField(),
-                "status": serializers.CharField(),
-                "ice_servers": serializers.ListField(child=serializers.DictField()),
-                "websocket_url": serializers.CharField(),
-            },
-        ),
+        responses=JoinOutput,
         summary="Join a session with its code (customers; no sign-in)",
         description="At most 10 wrong codes a minute per address and per code (`429 rate_limited`).",
     )
@@ -387,17 +403,7 @@ class JoinView(APIView):
             name=data.validated_data.get("name", ""),
             actor=services.Actor.from_request(request, "customer"),
         )
-        return Response(
-            {
-                "session_id": session.public_id,
-                "customer_token": token,
-                "organization": session.organization.name,
-                "agent": session.agent_name,
-                "status": session.status,
-                "ice_servers": ice_servers(f"customer-{session.public_id}"),
-                "websocket_url": f"/ws/v1/sessions/{session.public_id}",
-            }
-        )
+        return Response(joined(session, token))
 
 
 class IceServersView(APIView):
@@ -425,18 +431,7 @@ class AttendView(APIView):
 
     @extend_schema(
         request=AttendInput,
-        responses=inline_serializer(
-            "AttendOutput",
-            {
-                "session_id": serializers.CharField(),
-                "customer_token": serializers.CharField(help_text="Credential for this one session."),
-                "organization": serializers.CharField(),
-                "agent": serializers.CharField(),
-                "status": serializers.CharField(),
-                "ice_servers": serializers.ListField(child=serializers.DictField()),
-                "websocket_url": serializers.CharField(),
-            },
-        ),
+        responses=JoinOutput,
         summary="Join a session as the desktop agent, with a launcher's ticket (attended control)",
         description="The ticket works once, for ten minutes: `404 invalid_ticket` after that, `409 session_ended` "
         "once the session is over, `429 rate_limited` after repeated wrong tickets from one address. Open the "
@@ -448,14 +443,4 @@ class AttendView(APIView):
         data.is_valid(raise_exception=True)
         actor = services.Actor.from_request(request, "customer")
         session, token = services.attend_ticket_redeem(ticket=data.validated_data["ticket"], actor=actor)
-        return Response(
-            {
-                "session_id": session.public_id,
-                "customer_token": token,
-                "organization": session.organization.name,
-                "agent": session.agent_name,
-                "status": session.status,
-                "ice_servers": ice_servers(f"customer-{session.public_id}"),
-                "websocket_url": f"/ws/v1/sessions/{session.public_id}",
-            }
-        )
+        return Response(joined(session, token))

@@ -268,24 +268,13 @@ def _guard_code_attempt(code: str, actor: Actor, attempt):
 
     The attempt is counted against both before it runs, so concurrent guesses cannot all pass the check before any
     is counted; it is given back unless it was a wrong code."""
-    keys = _code_attempt_keys(code, actor)
-    wait = ratelimit.attempt_refused(keys, limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE, window_seconds=60)
-    if wait is not None:
-        raise ApplicationError(
-            _("Too many wrong codes. Wait a minute and try again."),
-            code="rate_limited",
-            status_code=429,
-            details={"retry_after_seconds": wait},
-        )
-    wrong_code = False
-    try:
-        return attempt()
-    except ApplicationError as exc:
-        wrong_code = exc.code in WRONG_CODE_ERRORS
-        raise
-    finally:
-        if not wrong_code:
-            ratelimit.release(keys)
+    return ratelimit.guarded(
+        _code_attempt_keys(code, actor),
+        attempt,
+        limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE,
+        message=_("Too many wrong codes. Wait a minute and try again."),
+        counts=lambda exc: exc.code in WRONG_CODE_ERRORS,
+    )
 
 
 def session_join_guarded(*, code: str, actor: Actor, name: str = "") -> tuple[SupportSession, str]:
@@ -335,25 +324,27 @@ def attend_ticket_issue(*, session: SupportSession, customer_token: str, actor: 
     return ticket
 
 
-def attend_ticket_redeem(*, ticket: str, actor: Actor) -> tuple[SupportSession, str]:
-    """The desktop agent trades its ticket for the session's customer credential. Of two concurrent redemptions
-    only the one that deletes the ticket wins; wrong tickets are rate-limited per address."""
-    keys = [f"attend-fail:ip:{actor.ip}"]
-    wait = ratelimit.attempt_refused(keys, limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE, window_seconds=60)
-    if wait is not None:
-        raise ApplicationError(
-            _("Too many wrong tickets. Wait a minute and try again."),
-            code="rate_limited",
-            status_code=429,
-            details={"retry_after_seconds": wait},
-        )
+def _attend_ticket_take(ticket: str) -> dict:
+    """The ticket's payload, deleting it: of two concurrent takes only the one whose delete succeeds wins."""
     payload = cache.get(_attend_key(ticket)) if str(ticket).startswith(ATTEND_TICKET_PREFIX + "_") else None
     if payload is None or not cache.delete(_attend_key(ticket)):
         raise NotFound(
             _("This download was used already or has expired. Download the agent again from the session's page."),
             code="invalid_ticket",
         )
-    ratelimit.release(keys)
+    return payload
+
+
+def attend_ticket_redeem(*, ticket: str, actor: Actor) -> tuple[SupportSession, str]:
+    """The desktop agent trades its ticket for the session's customer credential. Of two concurrent redemptions
+    only the one that deletes the ticket wins; wrong tickets are rate-limited per address."""
+    payload = ratelimit.guarded(
+        [f"attend-fail:ip:{actor.ip}"],
+        lambda: _attend_ticket_take(ticket),
+        limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE,
+        message=_("Too many wrong tickets. Wait a minute and try again."),
+        counts=lambda exc: exc.code == "invalid_ticket",
+    )
     session = session_for_customer(payload["session"], payload["token"])
     if not session.is_live:
         raise Conflict(_("This session has ended."), code="session_ended")

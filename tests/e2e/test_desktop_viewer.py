@@ -13,6 +13,7 @@ import time
 import pytest
 
 from .desktop import HEIGHT, WIDTH, agent_command, enroll, mouse_location, on_screen, running_agent, virtual_screen
+from .flows import sign_in, sign_in_and_start
 from .servers import OWNER_EMAIL, OWNER_PASSWORD, REPO
 
 pytestmark = [pytest.mark.e2e]
@@ -56,11 +57,7 @@ def test_the_browser_viewer_controls_the_machine(embedded_server, browser, scree
             page = context.new_page()
             lines = []
             page.on("console", lambda m: lines.append(f"{m.type}: {m.text}"))
-            page.goto(f"{server.base_url}/accounts/login/")
-            page.get_by_label(re.compile("Email", re.I)).fill(OWNER_EMAIL)
-            page.get_by_label(re.compile("Password", re.I)).fill(OWNER_PASSWORD)
-            page.get_by_role("button", name=re.compile("Sign In", re.I)).click()
-            page.wait_for_url(f"{server.base_url}/o/acme/")
+            sign_in(page, server.base_url)
 
             # The machine list shows it online (live), with a Connect button.
             page.goto(f"{server.base_url}/o/acme/machines/")
@@ -135,15 +132,7 @@ def test_a_browser_customer_hands_the_session_to_the_attended_agent(embedded_ser
     server = embedded_server("web")
     product = server.base_url
     agent = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-    agent.goto(f"{product}/accounts/login/")
-    agent.get_by_label(re.compile("Email", re.I)).fill(OWNER_EMAIL)
-    agent.get_by_label(re.compile("Password", re.I)).fill(OWNER_PASSWORD)
-    agent.get_by_role("button", name=re.compile("Sign In", re.I)).click()
-    agent.wait_for_url(f"{product}/o/acme/")
-    agent.goto(f"{product}/o/acme/sessions/")
-    agent.get_by_label("Customer name (optional)").fill("Carl")
-    agent.get_by_role("button", name="Start session").click()
-    code = agent.locator("[data-copy]").first.get_attribute("data-copy")
+    code = sign_in_and_start(agent, product)
 
     customer = browser.new_context(viewport={"width": 1000, "height": 800}, accept_downloads=True).new_page()
     customer.goto(f"{product}/join/{code}")
