@@ -1,7 +1,7 @@
 """Push registrations and preferences, ``notify`` (which writes the outbox) and the delivery of one message.
 
 Delivery is at least once and never twice after success: the task claims its row with a conditional UPDATE (of two
-workers one wins; a claim expires after ``CLAIM_SECONDS`` so a dead worker's row is taken again by the sweep), and a
+workers one wins; a claim expires after :func:`claim_seconds` so a dead worker's row is taken again by the sweep), and a
 row marked ``sent`` is never claimed again. A transient refusal (5xx, 429, a timeout) is retried with backoff, up
 to ``MAX_ATTEMPTS`` sends; a token the service says is gone disables its registration and drops the message.
 """

@@ -170,7 +170,8 @@ def test_of_two_workers_only_one_claims_and_a_sent_message_is_never_claimed_agai
     now = timezone.now()
     assert services.claim(message.pk, now) is not None
     assert services.claim(message.pk, now) is None  # the other worker
-    delivered = services.deliver(message.pk, now=now + timedelta(seconds=61))  # the first worker died: taken over
+    later = now + timedelta(seconds=services.claim_seconds() + 1)
+    delivered = services.deliver(message.pk, now=later)  # the first worker died: its claim ran out, taken over
     assert delivered.status == "dropped" and delivered.attempts == 2  # (no provider configured here)
     message.status = PushMessage.Status.SENT
     message.save()
