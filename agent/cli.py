@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import os
-import platform
 import socket
 import sys
 import urllib.error
@@ -24,7 +23,7 @@ from pathlib import Path
 from agent import __version__
 from agent import config as agent_config
 from agent.consent import asker
-from agent.platforms import os_name
+from agent.platforms import os_description, os_name
 
 log = logging.getLogger("connect-agent")
 EXIT_USAGE = 2
@@ -73,7 +72,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         "token": args.token,
         "hostname": socket.gethostname()[:255],
         "os": os_name(),
-        "os_version": platform.platform()[:100],
+        "os_version": os_description()[:100],
         "agent_version": __version__,
         "public_key": public,
         "name": args.name or "",

@@ -119,6 +119,14 @@ class Machine(OrgOwnedModel):
     hostname = models.CharField(_("host name"), max_length=255)
     os = models.CharField(_("operating system"), max_length=32)
     os_version = models.CharField(_("OS version"), max_length=100, blank=True)
+
+    OS_NAMES = {"linux": "Linux", "windows": "Windows", "macos": "macOS"}
+
+    @property
+    def system(self) -> str:
+        """What the machine runs, as people say it: "Debian GNU/Linux 12 (bookworm)", else "Linux"."""
+        return self.os_version or self.OS_NAMES.get(self.os, self.os)
+
     agent_version = models.CharField(_("agent version"), max_length=32, blank=True)
     # The machine's own Ed25519 public key (32 bytes, base64url): it signs a challenge whenever its socket opens.
     public_key = models.CharField(max_length=64, unique=True)
