@@ -9,6 +9,8 @@ SCOPES: dict[str, str] = {
     "sessions:write": "Start and end support sessions",
     "machines:read": "See unattended machines",
     "machines:write": "Register and remove unattended machines",
+    "meetings:read": "See meetings and who took part",
+    "meetings:write": "Create, join and host meetings",
     "webhooks:read": "See webhook endpoints and deliveries",
     "webhooks:write": "Manage webhook endpoints",
     "api_keys:read": "See API keys and OAuth2 applications",

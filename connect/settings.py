@@ -87,6 +87,8 @@ INSTALLED_APPS = [
     "integrations",
     "machines",
     "push",
+    "recordings",
+    "meetings",
     "audit",
 ]
 
@@ -206,6 +208,8 @@ CELERY_BEAT_SCHEDULE = {
     "retention-purge": {"task": "audit.retention_purge", "schedule": 24 * 3600.0},
     "purge-deleted-organizations": {"task": "orgs.purge_deleted_organizations", "schedule": 24 * 3600.0},
     "purge-device-authorizations": {"task": "orgs.purge_device_authorizations", "schedule": 3600.0},
+    # Recordings past their plan's retention: objects deleted, rows kept as purged (recordings.services).
+    "purge-expired-recordings": {"task": "recordings.purge_expired", "schedule": 3600.0},
     # Metering (billing.metering): API-call counters of ended minutes into records; daily totals recomputed.
     "flush-api-call-counts": {"task": "billing.flush_api_calls", "schedule": 60.0},
     "roll-up-usage": {"task": "billing.rollup_usage", "schedule": 3600.0},
@@ -359,6 +363,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Choice sets whose field names ("status", "role") other components use too: named by their model.
+    "ENUM_NAME_OVERRIDES": {
+        "MeetingStatusEnum": "meetings.models.Meeting.Status",
+        "MeetingParticipantRoleEnum": "meetings.models.MeetingParticipant.Role",
+        "MeetingParticipantStateEnum": "meetings.models.MeetingParticipant.State",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "connect.api.schema.add_error_responses",
@@ -391,6 +401,47 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# Support-session recordings (recordings/), always reached as storages["recordings"]: an S3 bucket (or any
+# S3-compatible service, by its endpoint URL) when one is named, else files under var/recordings. Objects are private;
+# downloads are presigned S3 URLs, or the product's own signed links for local files, valid this many seconds.
+CONNECT_RECORDINGS_URL_SECONDS = env.int("CONNECT_RECORDINGS_URL_SECONDS", default=300)
+CONNECT_RECORDINGS_S3_BUCKET = env.str("CONNECT_RECORDINGS_S3_BUCKET", default="")
+if CONNECT_RECORDINGS_S3_BUCKET:
+    STORAGES["recordings"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CONNECT_RECORDINGS_S3_BUCKET,
+            "endpoint_url": env.str("CONNECT_RECORDINGS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("CONNECT_RECORDINGS_S3_REGION", default="") or None,
+            "access_key": env.str("CONNECT_RECORDINGS_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("CONNECT_RECORDINGS_S3_SECRET_ACCESS_KEY", default="") or None,
+            # "path" for services without virtual-host buckets (MinIO, a test server); empty: boto3 decides.
+            "addressing_style": env.str("CONNECT_RECORDINGS_S3_ADDRESSING_STYLE", default="") or None,
+            "signature_version": "s3v4",
+            "default_acl": "private",
+            "querystring_auth": True,
+            "querystring_expire": CONNECT_RECORDINGS_URL_SECONDS,
+            "file_overwrite": True,
+        },
+    }
+else:
+    STORAGES["recordings"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": VAR_DIR / "recordings", "allow_overwrite": True},
+    }
+# One uploaded chunk at most; a request body can never be larger than CONNECT_MAX_BODY_BYTES anyway.
+CONNECT_RECORDING_CHUNK_MAX_BYTES = env.int("CONNECT_RECORDING_CHUNK_MAX_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+# Meetings (meetings/) run through a LiveKit SFU: its URL (wss://... for browsers; the room API is reached over the
+# same host with https) and an API key and secret. All empty (the default): joining a meeting answers 503
+# sfu_not_configured (the mesh fallback is not built yet).
+LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
+LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", default="")
+LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", default="")
+# Seconds a participant's LiveKit token may be used to connect; seconds an empty room stays open.
+LIVEKIT_TOKEN_TTL_SECONDS = env.int("LIVEKIT_TOKEN_TTL_SECONDS", default=6 * 3600)
+LIVEKIT_EMPTY_TIMEOUT_SECONDS = env.int("LIVEKIT_EMPTY_TIMEOUT_SECONDS", default=300)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

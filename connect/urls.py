@@ -9,9 +9,11 @@ from billing import urls as billing_urls
 from integrations.credentials import urls as credentials_urls
 from integrations.webhooks import urls as webhooks_urls
 from machines import urls as machines_urls
+from meetings import urls as meetings_urls
 from orgs import api as orgs_api
 from orgs import views_device, views_mfa, views_privacy
 from push import urls as push_urls
+from recordings import urls as recordings_urls
 from sessions import api as session_api
 from sessions import chat_api as session_chat_api
 from signaling import api as signaling_api
@@ -86,7 +88,9 @@ api_v1 = [
     path("", include(webhooks_urls.api_urlpatterns)),
     path("", include(billing_urls.api_urlpatterns)),
     path("", include(machines_urls.api_urlpatterns)),
+    path("", include(meetings_urls.api_urlpatterns)),
     path("", include(push_urls.api_urlpatterns)),
+    path("", include(recordings_urls.api_urlpatterns)),
 ]
 
 urlpatterns = [
@@ -110,6 +114,7 @@ urlpatterns = [
     path("", include("integrations.webhooks.urls")),
     path("", include("billing.urls")),
     path("", include("machines.urls")),
+    path("", include("recordings.urls")),
 ]
 
 admin.site.site_header = "BizGaze Connect administration"

@@ -14,14 +14,16 @@ from .models import Role
 ROLE_RANK: dict[str, int] = {Role.OWNER: 40, Role.ADMIN: 30, Role.AGENT: 20, Role.MEMBER: 10}
 
 
-_AGENT = {"org:read", "members:read", "sessions:read", "sessions:write", "machines:read"}
+# Every member may take part in the organization's meetings (only hosts, owners and admins run them: meetings.services).
+_MEETINGS = {"meetings:read", "meetings:write"}
+_AGENT = {"org:read", "members:read", "sessions:read", "sessions:write", "machines:read", *_MEETINGS}
 assert _AGENT <= set(SCOPES)
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(SCOPES),
     Role.ADMIN: frozenset(SCOPES),  # owners differ by rank: only they manage owners
     Role.AGENT: frozenset(_AGENT),
-    Role.MEMBER: frozenset({"org:read", "members:read"}),
+    Role.MEMBER: frozenset({"org:read", "members:read", *_MEETINGS}),
 }
 
 

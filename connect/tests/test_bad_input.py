@@ -22,9 +22,11 @@ from integrations.tests.factories import (
     WebhookEndpointFactory,
 )
 from machines.tests.factories import EnrollmentTokenFactory, MachineFactory
+from meetings.tests.factories import MeetingParticipantFactory
 from orgs.tenancy import is_org_guarded
 from orgs.tests.factories import DeviceFactory, InvitationFactory
 from push.tests.factories import PushRegistrationFactory
+from recordings.tests.factories import RecordingFactory
 from sessions.tests.factories import SupportSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +43,7 @@ BAD_BODIES = [
 ]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # Every app whose rows a request could change (the audit log records any change that happened).
-OUR_APPS = ("orgs", "support", "integrations", "audit", "machines", "push")
+OUR_APPS = ("orgs", "support", "integrations", "audit", "machines", "push", "recordings", "meetings")
 
 
 def _write_operations() -> list[tuple[str, str, bool]]:
@@ -66,6 +68,7 @@ def owner_client(acme, alice) -> APIClient:
 def path_ids(acme, alice, bob) -> dict[str, str]:
     """A real object of Acme for every path parameter of the API."""
     endpoint = WebhookEndpointFactory(organization=acme)
+    guest = MeetingParticipantFactory(meeting__organization=acme, meeting__host=alice)  # in the lobby
     return {
         "session_id": SupportSessionFactory(organization=acme, agent=alice).public_id,
         "member_id": bob.public_id,
@@ -79,6 +82,10 @@ def path_ids(acme, alice, bob) -> dict[str, str]:
         "group_id": machine.group.public_id,
         "token_id": EnrollmentTokenFactory(organization=acme).public_id,
         "registration_id": PushRegistrationFactory(device__user=alice).public_id,
+        "recording_id": RecordingFactory(organization=acme, session__agent=alice).public_id,
+        "index": "0",
+        "meeting_id": guest.meeting.public_id,
+        "participant_id": guest.public_id,
     }
 
 
