@@ -149,11 +149,11 @@ def cmd_attend(args: argparse.Namespace) -> int:
         if not asyncio.run(asker()(question)):
             print("Not allowed: the agent leaves the session to your browser.")
             return 1
-    print(f"Joined the session of {request.agent_name} ({request.organization}). Ctrl+C leaves it.")
+    print(f"Joined the session of {request.agent_name} ({request.organization}). Type a line to chat; Ctrl+C leaves.")
     received, root = files_dirs(None)
 
     def show_chat(message: dict) -> None:
-        print(f"{message.get('name')}: {message.get('text')}")
+        print(f"{message.get('name')}: {message.get('text')}", flush=True)
 
     runner = SessionRunner(
         request,
@@ -162,6 +162,7 @@ def cmd_attend(args: argparse.Namespace) -> int:
         files_root=root,
         fps=args.fps,
         on_chat=show_chat,
+        chat_from=sys.stdin,
     )
     try:
         reason = asyncio.run(runner.run())

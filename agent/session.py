@@ -20,10 +20,11 @@ import contextlib
 import json
 import logging
 import random
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
@@ -91,6 +92,7 @@ class SessionRunner:
         desktop_factory: Callable[[], Desktop] = desktop,
         fps: float = 10.0,
         on_chat: Callable[[dict], None] | None = None,
+        chat_from: TextIO | None = None,
     ) -> None:
         self.request = request
         self.consent = consent
@@ -117,6 +119,8 @@ class SessionRunner:
             log=log.info,
         )
         self._serial = asyncio.Lock()
+        self.chat_from = chat_from  # attended: lines typed here go to the agent as chat
+        self._chat_reader: threading.Thread | None = None
 
     # --- the session socket --------------------------------------------------------------------------------
 
@@ -220,6 +224,7 @@ class SessionRunner:
             await self._ask_consent()
         elif status == "active" and (before != "active" or reconnected):
             self.consent_given = True
+            self._start_chat_reader()
             await self._offer()
         elif status in FINAL:
             log.info("the session ended (%s)", self.end_reason or status)
@@ -232,6 +237,26 @@ class SessionRunner:
             allowed = await self.consent(f"{who}{where} asks to see and control this computer. Allow?")
         self.consent_given = allowed
         await self.send({"type": "consent.grant" if allowed else "consent.decline"})
+
+    def _start_chat_reader(self) -> None:
+        """Read chat lines from ``chat_from`` in a daemon thread (a blocked read must not keep the process alive
+        when the session ends), each sent as ``chat`` while the session is active."""
+        if self.chat_from is None or self._chat_reader is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def read() -> None:
+            for line in self.chat_from:
+                text = line.strip()[:2000]
+                if text:
+                    asyncio.run_coroutine_threadsafe(self._send_chat(text), loop)
+
+        self._chat_reader = threading.Thread(target=read, name="chat-input", daemon=True)
+        self._chat_reader.start()
+
+    async def _send_chat(self, text: str) -> None:
+        if self.status == "active":
+            await self.send({"type": "chat", "text": text})
 
     async def _on_peer(self, message: dict) -> None:
         if message.get("role") == "agent" and message.get("online") and self.status == "active":

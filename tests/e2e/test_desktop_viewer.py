@@ -161,7 +161,8 @@ def test_a_browser_customer_hands_the_session_to_the_attended_agent(embedded_ser
         attended = subprocess.Popen(
             agent_command("attend", "--server", match.group(1), "--ticket", match.group(2), "--yes"),
             cwd=REPO,
-            env={**os.environ, "DISPLAY": display, "HOME": str(tmp_path)},
+            env={**os.environ, "DISPLAY": display, "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -174,6 +175,15 @@ def test_a_browser_customer_hands_the_session_to_the_attended_agent(embedded_ser
             wait_until(handover.is_visible, what="the customer's page handing over")
             assert customer.locator("#sharing-live").is_hidden()
             screenshot("customer-handed-over-1000", customer)
+
+            # Chat both ways: a line typed at the agent's terminal reaches the viewer, and the viewer's reply prints.
+            attended.stdin.write(b"Hello from the machine\n")
+            attended.stdin.flush()
+            wait_until(lambda: agent.get_by_text("Hello from the machine").count() > 0, what="the machine's chat")
+            agent.get_by_label("Message").fill("I can see your screen")
+            agent.locator("#chat-send").click()
+            attend_log = tmp_path / "attend.log"
+            wait_until(lambda: b"Alice Agent: I can see your screen" in attend_log.read_bytes(), what="chat printed")
 
             # The ticket was spent: the same launcher cannot join again.
             again = subprocess.run(
