@@ -9,18 +9,18 @@ import re
 
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from connect.api.pagination import NewestFirstCursorPagination
 from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
-from connect.errors import ApplicationError
+from connect.errors import ApplicationError, NotFound
 from sessions.api import _acting
 from sessions.selectors import SessionAction, session_for
 
-from . import selectors, services
-from .models import Recording
+from . import selectors, services, transcripts
+from .models import Recording, Transcript
 
 SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 CHUNK_TYPE = "application/octet-stream"
@@ -283,3 +283,90 @@ class RecordingDownloadView(_RecordingView):
             disposition=request.query_params.get("disposition", "attachment"),
         )
         return Response(RecordingDownloadOutput({"url": url, "expires_at": expires_at}).data)
+
+
+class RecordingTranscriptInput(StrictSerializer):
+    vtt = serializers.CharField(trim_whitespace=False, help_text="The transcript, a WebVTT document.")
+    language = serializers.CharField(max_length=35, required=False, default="en")
+
+
+class RecordingTranscriptCue(serializers.Serializer):
+    start = serializers.FloatField(help_text="Seconds from the start of the recording.")
+    end = serializers.FloatField()
+    text = serializers.CharField()
+
+
+class RecordingTranscriptOutput(serializers.Serializer):
+    recording = serializers.CharField(source="recording.public_id")
+    language = serializers.CharField()
+    source = serializers.CharField()
+    cue_count = serializers.IntegerField()
+    cues = serializers.SerializerMethodField()
+    vtt = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(RecordingTranscriptCue(many=True))
+    def get_cues(self, transcript) -> list[dict]:
+        return [cue.as_dict() for cue in transcripts.cues_of(transcript)]
+
+
+class RecordingSearchHit(serializers.Serializer):
+    recording = serializers.CharField(source="transcript.recording.public_id")
+    session = serializers.CharField(source="transcript.recording.session.public_id")
+    customer_name = serializers.CharField(source="transcript.recording.session.customer_name")
+    recorded_at = serializers.DateTimeField(source="transcript.recording.created_at")
+    start = serializers.FloatField(source="cue.start", allow_null=True, default=None)
+    snippet = serializers.CharField(source="cue.text", allow_null=True, default=None)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class RecordingTranscriptView(_RecordingView):
+    required_scopes = {"GET": "sessions:read", "PUT": "sessions:write"}
+
+    @extend_schema(
+        summary="A recording's transcript",
+        description="Its cues (start and end in seconds) and the WebVTT itself. `404` when it has none.",
+        responses=RecordingTranscriptOutput,
+    )
+    def get(self, request, recording_id: str):
+        recording = self.recording(SessionAction.VIEW)
+        transcript = Transcript.objects.for_org(self.org.organization).filter(recording=recording).first()
+        if transcript is None:
+            raise NotFound(_("This recording has no transcript."), code="no_transcript")
+        return Response(RecordingTranscriptOutput(transcript).data)
+
+    @extend_schema(
+        summary="Attach a transcript to a recording",
+        description="A WebVTT document (`400 invalid_transcript` when it is not one or has no cues); it replaces "
+        "any earlier one. The recording must be complete (`409 recording_not_complete`). Audited.",
+        request=RecordingTranscriptInput,
+        responses=RecordingTranscriptOutput,
+    )
+    def put(self, request, recording_id: str):
+        data = RecordingTranscriptInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        transcript = transcripts.transcript_put(
+            recording=self.recording(SessionAction.OPERATE),
+            vtt=data.validated_data["vtt"],
+            language=data.validated_data["language"],
+            actor=_acting(request, self.org),
+        )
+        return Response(RecordingTranscriptOutput(transcript).data)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class RecordingSearchView(OrgAPIView):
+    required_scopes = {"GET": "sessions:read"}
+    pagination_class = None  # the 20 best hits, not a list to page through
+
+    @extend_schema(
+        summary="Search the organization's transcripts",
+        description="Recordings whose transcript holds the words of `q` (full-text on PostgreSQL: words, "
+        '"phrases", -excluded; every word on SQLite), among those the caller may see, newest first, at most 20, '
+        "each with the first cue that holds a word (`start`, to play from there).",
+        parameters=[OpenApiParameter("q", str, required=True)],
+        responses=RecordingSearchHit(many=True),
+    )
+    def get(self, request):
+        hits = transcripts.transcript_search(self.org, request.query_params.get("q", ""))
+        return Response(RecordingSearchHit(hits, many=True).data)

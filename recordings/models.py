@@ -94,3 +94,28 @@ class RecordingChunk(OrgGuardedModel):
 
     def __str__(self) -> str:
         return f"chunk {self.index} of {self.recording_id}"
+
+
+class Transcript(OrgGuardedModel):
+    """A recording's WebVTT transcript: uploaded by a client, or produced by a speech-to-text service. ``text`` is
+    its cues' words joined, what the organization's search looks in."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", _("uploaded")
+        SPEECH_TO_TEXT = "stt", _("speech to text")
+
+    org_path = "recording__organization"
+
+    recording = models.OneToOneField(Recording, on_delete=models.CASCADE, related_name="transcript")
+    language = models.CharField(max_length=35, default="en")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.UPLOAD)
+    vtt = models.TextField()
+    text = models.TextField()
+    cue_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"transcript of {self.recording_id}"

@@ -8,6 +8,7 @@ from . import api, views
 api_urlpatterns = [
     path("sessions/<public_id:session_id>/recordings", api.SessionRecordingsView.as_view(), name="session-recordings"),
     path("recordings", api.RecordingListView.as_view(), name="recordings"),
+    path("recordings/search", api.RecordingSearchView.as_view(), name="recording-search"),
     path("recordings/<public_id:recording_id>", api.RecordingDetailView.as_view(), name="recording"),
     path(
         "recordings/<public_id:recording_id>/chunks/<public_id:index>",
@@ -19,6 +20,11 @@ api_urlpatterns = [
     ),
     path(
         "recordings/<public_id:recording_id>/download", api.RecordingDownloadView.as_view(), name="recording-download"
+    ),
+    path(
+        "recordings/<public_id:recording_id>/transcript",
+        api.RecordingTranscriptView.as_view(),
+        name="recording-transcript",
     ),
 ]
 

@@ -26,7 +26,7 @@ from meetings.tests.factories import MeetingParticipantFactory
 from orgs.tenancy import is_org_guarded
 from orgs.tests.factories import DeviceFactory, InvitationFactory
 from push.tests.factories import PushRegistrationFactory
-from recordings.tests.factories import RecordingFactory
+from recordings.tests.factories import TranscriptFactory
 from sessions.tests.factories import SupportSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,9 @@ def path_ids(acme, alice, bob) -> dict[str, str]:
         "group_id": machine.group.public_id,
         "token_id": EnrollmentTokenFactory(organization=acme).public_id,
         "registration_id": PushRegistrationFactory(device__user=alice).public_id,
-        "recording_id": RecordingFactory(organization=acme, session__agent=alice).public_id,
+        "recording_id": TranscriptFactory(
+            recording__organization=acme, recording__session__agent=alice
+        ).recording.public_id,
         "index": "0",
         "meeting_id": guest.meeting.public_id,
         "participant_id": guest.public_id,

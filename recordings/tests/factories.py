@@ -8,7 +8,7 @@ import hashlib
 import factory
 from django.utils import timezone
 
-from recordings.models import Recording
+from recordings.models import Recording, Transcript
 from sessions.tests.factories import SupportSessionFactory
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -34,3 +34,15 @@ class RecordingFactory(factory.django.DjangoModelFactory):
     chunk_count = 1
     completed_at = factory.LazyFunction(timezone.now)
     storage_key = factory.LazyAttribute(lambda o: f"recordings/{o.organization.public_id}/factory.webm")
+
+
+class TranscriptFactory(factory.django.DjangoModelFactory):
+    """A complete recording's two-cue transcript."""
+
+    class Meta:
+        model = Transcript
+
+    recording = factory.SubFactory(RecordingFactory)
+    vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nHello\n\n00:00:04.000 --> 00:00:06.000\nIt works now\n"
+    text = "Hello\nIt works now"
+    cue_count = 2
