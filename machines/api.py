@@ -10,9 +10,8 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
+from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, PublicAPIView, StrictSerializer
 from connect.errors import NotFound
 from connect.nocache import no_store
 from orgs.models import Membership
@@ -46,11 +45,8 @@ class MachineEnrolledOutput(serializers.Serializer):
         return "/ws/v1/machine"
 
 
-class EnrollView(APIView):
+class EnrollView(PublicAPIView):
     """The desktop agent enrolls its machine with a token (``connect-agent enroll``)."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
 
     @extend_schema(
         request=MachineEnrollInput,

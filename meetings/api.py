@@ -10,10 +10,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from connect.api.pagination import NewestFirstCursorPagination
-from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
+from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, PublicAPIView, StrictSerializer
 from connect.nocache import no_store
 from sessions.services import Actor
 
@@ -201,11 +200,8 @@ class MeetingGuestJoinInput(StrictSerializer):
     guest_token = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class MeetingGuestJoinView(APIView):
+class MeetingGuestJoinView(PublicAPIView):
     """A guest's way in: the invite link, a name, no account. Waits in the lobby until the host admits them."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
 
     @extend_schema(
         request=MeetingGuestJoinInput,
@@ -306,11 +302,8 @@ class MeetingEndView(_HostControlView):
         return Response(MeetingOutput(meeting).data)
 
 
-class MeetingWebhookView(APIView):
+class MeetingWebhookView(PublicAPIView):
     """LiveKit's webhooks: the body is verified against the signed token in ``Authorization`` before anything."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
 
     @extend_schema(
         request={"application/webhook+json": OpenApiTypes.OBJECT},

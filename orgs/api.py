@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from connect.api.authentication import CookieAuthentication, NativeTokenAuthentication, OAuth2TokenAuthentication
 from connect.api.parsers import JSONParser
 from connect.api.permissions import APIKeyRefusedForPersons, IsPerson
-from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
+from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, PublicAPIView, StrictSerializer
 from connect.errors import ApplicationError, Forbidden, NotFound
 from connect.links import absolute_url
 from connect.nocache import no_store
@@ -155,12 +155,10 @@ def _client_ip(request) -> str | None:
 # --- Native-app authentication ------------------------------------------------------------------------
 
 
-class TokenView(APIView):
+class TokenView(PublicAPIView):
     """Sign a native app in with e-mail and password (and a code when the account has two-factor authentication),
     or, with ``grant_type`` ``urn:ietf:params:oauth:grant-type:device_code``, poll a device sign-in (RFC 8628)."""
 
-    authentication_classes: list = []
-    permission_classes: list = []
     # Forms only for the device grant (RFC 8628 clients send forms); the password grant stays JSON only.
     parser_classes = [JSONParser, FormParser]
 
@@ -229,11 +227,9 @@ class TokenView(APIView):
         return Response(pair.as_response())
 
 
-class DeviceAuthorizationView(APIView):
+class DeviceAuthorizationView(PublicAPIView):
     """Start a device sign-in (RFC 8628): codes for a client that cannot take a password."""
 
-    authentication_classes: list = []
-    permission_classes: list = []
     parser_classes = [JSONParser, FormParser]
 
     @extend_schema(
@@ -273,10 +269,7 @@ class DeviceAuthorizationView(APIView):
         )
 
 
-class RefreshView(APIView):
-    authentication_classes: list = []
-    permission_classes: list = []
-
+class RefreshView(PublicAPIView):
     @extend_schema(
         request=RefreshInput,
         responses={200: TokenOutput},
@@ -292,10 +285,7 @@ class RefreshView(APIView):
         return Response(pair.as_response())
 
 
-class RevokeView(APIView):
-    authentication_classes: list = []
-    permission_classes: list = []
-
+class RevokeView(PublicAPIView):
     @extend_schema(
         request=RevokeInput,
         responses={204: None},

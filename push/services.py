@@ -279,37 +279,30 @@ def notify(
     return messages
 
 
-def notify_session_request(*, user: User, organization: Organization, session_id: str) -> list[PushMessage]:
-    """A session was opened for ``user`` by someone else (an integration, a colleague)."""
+def _notify_about_session(kind: str, *, user: User, organization: Organization, session_id: str) -> list[PushMessage]:
+    """One notice per session on the lock screen: later ones about the same session replace it (collapse key)."""
     return notify(
         user=user,
-        kind=Kind.SESSION_REQUEST,
+        kind=kind,
         organization=organization,
         data={"session_id": session_id},
         collapse_key=f"session:{session_id}",
     )
+
+
+def notify_session_request(*, user: User, organization: Organization, session_id: str) -> list[PushMessage]:
+    """A session was opened for ``user`` by someone else (an integration, a colleague)."""
+    return _notify_about_session(Kind.SESSION_REQUEST, user=user, organization=organization, session_id=session_id)
 
 
 def notify_customer_waiting(*, user: User, organization: Organization, session_id: str) -> list[PushMessage]:
     """The customer entered the code of ``user``'s session and waits for the agent."""
-    return notify(
-        user=user,
-        kind=Kind.CUSTOMER_WAITING,
-        organization=organization,
-        data={"session_id": session_id},
-        collapse_key=f"session:{session_id}",
-    )
+    return _notify_about_session(Kind.CUSTOMER_WAITING, user=user, organization=organization, session_id=session_id)
 
 
 def notify_transfer(*, user: User, organization: Organization, session_id: str) -> list[PushMessage]:
     """A live session was handed to ``user``."""
-    return notify(
-        user=user,
-        kind=Kind.TRANSFER,
-        organization=organization,
-        data={"session_id": session_id},
-        collapse_key=f"session:{session_id}",
-    )
+    return _notify_about_session(Kind.TRANSFER, user=user, organization=organization, session_id=session_id)
 
 
 def notify_meeting_invitation(*, user: User, organization: Organization, meeting_id: str) -> list[PushMessage]:

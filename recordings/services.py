@@ -40,7 +40,8 @@ from billing.models import Metric
 from connect.errors import ApplicationError, Conflict
 from connect.links import absolute_url
 from orgs.tenancy import OrgContext
-from sessions.models import SessionEvent, Status, SupportSession
+from sessions import services as session_services
+from sessions.models import Status, SupportSession
 from sessions.selectors import SessionAction, session_check_access
 from sessions.services import SYSTEM, Actor
 
@@ -57,19 +58,6 @@ SPOOL_BYTES = 8 * 1024 * 1024  # assembled in memory up to this, on disk beyond
 
 def chunk_max_bytes() -> int:
     return min(settings.CONNECT_RECORDING_CHUNK_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2**31)
-
-
-def _session_log(session: SupportSession, event_type: str, actor: Actor, data: dict) -> None:
-    """The session's own log says when it was being recorded, beside its other events."""
-    SessionEvent.objects.create(
-        session=session,
-        type=event_type,
-        actor_kind=actor.kind,
-        actor=actor.user,
-        ip=actor.ip,
-        user_agent=actor.user_agent,
-        data=data,
-    )
 
 
 def _audit(recording: Recording, action: str, actor: Actor, data: dict | None = None) -> None:
@@ -117,7 +105,9 @@ def recording_start(*, org: OrgContext, session: SupportSession, actor: Actor) -
     )
     recording.storage_key = store.final_key(store.recording_prefix(session.organization.public_id, recording.public_id))
     recording.save(update_fields=["storage_key"])
-    _session_log(session, "recording_started", actor, {"recording_id": recording.public_id})
+    session_services.session_log(
+        session, "recording_started", actor, {"recording_id": recording.public_id}, audit=False
+    )
     _audit(recording, "recording.started", actor)
     return recording
 
@@ -352,7 +342,7 @@ def recording_complete(*, recording: Recording, chunk_count: int, sha256: str, a
             agent_name=locked.started_by_label,
         )
         data = {"recording_id": locked.public_id, "size_bytes": size, "sha256": sha256, "chunk_count": chunk_count}
-        _session_log(locked.session, "recording_completed", actor, data)
+        session_services.session_log(locked.session, "recording_completed", actor, data, audit=False)
         _audit(locked, "recording.completed", actor, data)
         chunk_keys = [chunk.storage_key for chunk in chunks]
         transaction.on_commit(lambda: _delete_objects(chunk_keys))

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from connect.api.pagination import NewestFirstCursorPagination
 from connect.api.params import moment_param
-from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, StrictSerializer
+from connect.api.views import ORG_HEADER_PARAMETER, OrgAPIView, PublicAPIView, StrictSerializer
 from connect.errors import NotFound
 from connect.links import absolute_url
 from connect.nocache import no_store
@@ -382,11 +382,8 @@ class JoinInput(StrictSerializer):
     name = serializers.CharField(max_length=120, required=False, allow_blank=True)
 
 
-class JoinView(APIView):
+class JoinView(PublicAPIView):
     """The customer's way in: a code, no account."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
 
     @extend_schema(
         request=JoinInput,
@@ -423,11 +420,8 @@ class AttendInput(StrictSerializer):
     ticket = serializers.CharField(max_length=200)
 
 
-class AttendView(APIView):
+class AttendView(PublicAPIView):
     """Attended control: the desktop agent trades the ticket of the launcher the customer's page downloaded."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
 
     @extend_schema(
         request=AttendInput,

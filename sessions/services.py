@@ -70,9 +70,11 @@ def _new_code() -> str:
     return f"{secrets.randbelow(10**9):09d}"
 
 
-def _log(
+def session_log(
     session: SupportSession, event_type: str, actor: Actor, data: dict[str, Any] | None = None, *, audit: bool = True
 ) -> None:
+    """One row of the session's own log (and, unless ``audit`` is false, its audit entry ``session.<event_type>``).
+    Other apps write their events beside the session's with it (recordings)."""
     SessionEvent.objects.create(
         session=session,
         type=event_type,
@@ -92,6 +94,9 @@ def _log(
             ip=actor.ip,
             data=data,
         )
+
+
+_log = session_log
 
 
 def _emit(session: SupportSession, event_class: type[events.SessionEvent], actor: Actor) -> None:

@@ -15,6 +15,7 @@ from django.db.models import Model, QuerySet
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import generics, serializers
+from rest_framework.views import APIView
 
 from connect.errors import Forbidden, NotFound
 from orgs.tenancy import OrgContext, UnscopedQuery, org_context_for_principal, organization_id_of, scoped_to_one_org
@@ -42,6 +43,14 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
         return super().to_internal_value(data)
+
+
+class PublicAPIView(APIView):
+    """An endpoint that takes no credential (its body carries what proves the caller: a password, a code, a token,
+    a signature): no authentication runs, so a stale cookie or bearer header cannot change its answer."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
 
 
 class OrgAPIView(generics.GenericAPIView):
