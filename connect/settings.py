@@ -432,6 +432,14 @@ else:
     }
 # One uploaded chunk at most; a request body can never be larger than CONNECT_MAX_BODY_BYTES anyway.
 CONNECT_RECORDING_CHUNK_MAX_BYTES = env.int("CONNECT_RECORDING_CHUNK_MAX_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
+# Speech-to-text (recordings/stt.py): an OpenAI-compatible API (`https://stt.example.com/v1`) transcribes every
+# recording that completes. Empty (the default): off. Recordings larger than the max are not sent (OpenAI's own
+# limit is 25 MiB).
+CONNECT_STT_URL = env.str("CONNECT_STT_URL", default="")
+CONNECT_STT_API_KEY = env.str("CONNECT_STT_API_KEY", default="")
+CONNECT_STT_MODEL = env.str("CONNECT_STT_MODEL", default="whisper-1")
+CONNECT_STT_TIMEOUT_SECONDS = env.int("CONNECT_STT_TIMEOUT_SECONDS", default=300)
+CONNECT_STT_MAX_BYTES = env.int("CONNECT_STT_MAX_BYTES", default=25 * 1024 * 1024)
 
 # Meetings (meetings/) run through a LiveKit SFU: its URL (wss://... for browsers; the room API is reached over the
 # same host with https) and an API key and secret. All empty (the default): joining a meeting answers 503

@@ -115,6 +115,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("machines.urls")),
     path("", include("recordings.urls")),
+    path("", include("meetings.urls")),
 ]
 
 admin.site.site_header = "BizGaze Connect administration"

@@ -91,10 +91,23 @@ class MeetingLiveKitOutput(serializers.Serializer):
     token = serializers.CharField()
 
 
+class MeetingSocketOutput(serializers.Serializer):
+    url = serializers.CharField(
+        help_text="The meeting's socket (docs/signaling.md, Meetings): chat, hands, the lobby, "
+        "the host's controls and, in a mesh meeting, the WebRTC negotiation."
+    )
+
+
 class MeetingJoinOutput(serializers.Serializer):
     participant = MeetingParticipantOutput()
-    state = serializers.CharField(help_text="`admitted` (connect with `livekit`) or `lobby` (wait for the host).")
+    state = serializers.CharField(help_text="`admitted` (connect) or `lobby` (wait for the host).")
+    mode = serializers.ChoiceField(
+        choices=["livekit", "mesh"],
+        help_text="`livekit`: media through the SFU (`livekit` has the URL and token). `mesh`: without an SFU, each "
+        "participant connects to each other one over `socket` (at most 4).",
+    )
     livekit = MeetingLiveKitOutput(allow_null=True)
+    socket = MeetingSocketOutput(allow_null=True, help_text="Once admitted.")
 
 
 class MeetingGuestJoinOutput(MeetingJoinOutput):
@@ -103,10 +116,13 @@ class MeetingGuestJoinOutput(MeetingJoinOutput):
 
 def _joined(participant: MeetingParticipant, **extra) -> dict:
     token = services.token_for(participant)
+    admitted = participant.state == MeetingParticipant.State.ADMITTED
     return {
         "participant": MeetingParticipantOutput(participant).data,
         "state": participant.state,
+        "mode": "livekit" if services.uses_sfu() else "mesh",
         "livekit": {"url": settings.LIVEKIT_URL, "token": token} if token else None,
+        "socket": {"url": f"/ws/v1/meetings/{participant.meeting.public_id}"} if admitted else None,
         **extra,
     }
 
@@ -180,9 +196,10 @@ class MeetingJoinView(_OneMeetingView):
         request=MeetingJoinInput,
         responses=MeetingJoinOutput,
         summary="Join a meeting (members of the organization)",
-        description="Members are admitted at once and get a LiveKit URL and token. `503 sfu_not_configured` without "
-        "LiveKit (the mesh fallback is not built yet), `403 meeting_locked`, `403 removed_from_meeting`, "
-        "`409 meeting_ended`, `402 plan_limit` past the plan's participants or concurrent meetings.",
+        description="Members are admitted at once: with LiveKit they get its URL and a token, without it (`mode: "
+        "mesh`) the meeting's socket. `403 meeting_locked`, `403 removed_from_meeting`, `409 meeting_ended`, "
+        "`409 meeting_full` (a mesh meeting holds 4), `402 plan_limit` past the plan's participants or concurrent "
+        "meetings.",
     )
     @no_store
     def post(self, request, meeting_id: str):
@@ -209,9 +226,9 @@ class MeetingGuestJoinView(PublicAPIView):
         summary="Join a meeting as a guest, with its invite link (no sign-in)",
         operation_id="meetings_guest_join",
         description="The first call (invite and name) puts the guest in the lobby and returns a `guest_token`; later "
-        "calls with the invite and that token answer the current state, with the LiveKit token once admitted. "
-        "`404 invalid_invite`, `403 meeting_locked` or `removed_from_meeting`, `409 meeting_ended`, "
-        "`503 sfu_not_configured`; `429 rate_limited` after repeated wrong links from one address.",
+        "calls with the invite and that token answer the current state, with the LiveKit token (or the mesh socket) "
+        "once admitted. `404 invalid_invite`, `403 meeting_locked` or `removed_from_meeting`, `409 meeting_ended` or "
+        "`meeting_full`; `429 rate_limited` after repeated wrong links from one address.",
     )
     @no_store
     def post(self, request):
@@ -256,7 +273,14 @@ class MeetingRemoveView(_HostControlView):
 
 
 class MeetingMuteInput(StrictSerializer):
-    track_sid = serializers.CharField(max_length=64, help_text="LiveKit's id of the published track (`TR_...`).")
+    track_sid = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="With LiveKit: its id of the published track (`TR_...`), required. In a mesh meeting leave it out: "
+        "the participant's page turns its microphone off.",
+    )
     muted = serializers.BooleanField(required=False, default=True)
 
 

@@ -103,3 +103,22 @@ class MeetingWebhookEvent(OrgOwnedModel):
     event_id = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=40)
     received_at = models.DateTimeField(auto_now_add=True)
+
+
+class MeetingMessage(OrgOwnedModel):
+    """A line of a meeting's chat, kept with the meeting (a compliance officer reads it after); the sender's name is
+    a snapshot, so the line outlives the participant's record."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="messages")
+    participant = models.ForeignKey(
+        MeetingParticipant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    sender_name = models.CharField(max_length=120)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.sender_name}: {self.text[:40]}"

@@ -29,8 +29,8 @@ from orgs.roles import role_at_least
 from orgs.tenancy import OrgContext, get_for_org_or_404
 from sessions.services import Actor
 
-from . import livekit
-from .models import Meeting, MeetingParticipant, MeetingWebhookEvent
+from . import live, livekit
+from .models import Meeting, MeetingMessage, MeetingParticipant, MeetingWebhookEvent
 
 INVITE_PREFIX = "mti"
 GUEST_TOKEN_PREFIX = "mtg_guest"
@@ -38,6 +38,9 @@ PRESENT_STATES = (MeetingParticipant.State.LOBBY, MeetingParticipant.State.ADMIT
 WEBHOOK_REASON = "LiveKit's webhook names the room, not the organization"
 INVITE_REASON = "a guest's invite link names its meeting, not the organization"
 WRONG_INVITE_ERRORS = ("invalid_invite", "invalid_guest_token")
+# Without an SFU every participant sends their video to every other: past four, uplinks and CPUs give out.
+MESH_MAX_PARTICIPANTS = 4
+MAX_CHAT_CHARS = 2000
 
 
 class MeetingLocked(ApplicationError):
@@ -48,6 +51,17 @@ class MeetingLocked(ApplicationError):
 class RemovedFromMeeting(ApplicationError):
     status_code = 403
     code = "removed_from_meeting"
+
+
+class MeetingFull(ApplicationError):
+    status_code = 409
+    code = "meeting_full"
+
+
+def uses_sfu() -> bool:
+    """LiveKit configured: media through the SFU. Otherwise meetings run as a WebRTC mesh over the product's own
+    signaling (``meetings.consumers``), up to :data:`MESH_MAX_PARTICIPANTS`."""
+    return livekit.configured()
 
 
 def _audit(meeting: Meeting, action: str, actor: Actor, data: dict | None = None) -> None:
@@ -150,13 +164,25 @@ def meeting_create(
     return meeting, invite
 
 
+@transaction.atomic
+def invite_rotate(*, org: OrgContext, meeting: Meeting, actor: Actor) -> str:
+    """A new guest link for the meeting (shown once); the old one stops working. Guests already in keep their place."""
+    require_host(org, meeting)
+    _require_open(meeting)
+    invite = new_secret(INVITE_PREFIX)
+    Meeting.objects.for_org(meeting.organization).filter(pk=meeting.pk).update(invite_token_hash=secret_hash(invite))
+    _audit(meeting, "invite_rotated", actor)
+    return invite
+
+
 def _start(meeting: Meeting, actor: Actor) -> None:
     """The first admitted participant starts the meeting: its LiveKit room is created, sized by the plan."""
     if meeting.status == Meeting.Status.LIVE:
         return
     ents = entitlements.require_writable(meeting.organization)
     _require_meeting_slot(meeting.organization, ents)
-    livekit.create_room(room=meeting.room_name, max_participants=ents.limit("meeting_participants"))
+    if uses_sfu():
+        livekit.create_room(room=meeting.room_name, max_participants=ents.limit("meeting_participants"))
     meeting.status = Meeting.Status.LIVE
     meeting.started_at = timezone.now()
     meeting.save(update_fields=["status", "started_at"])
@@ -169,11 +195,18 @@ def _start(meeting: Meeting, actor: Actor) -> None:
 def _require_room_for_one_more(meeting: Meeting) -> None:
     ents = entitlements.require_feature(meeting.organization, "meetings")
     allowed = ents.limit("meeting_participants")
-    if allowed is None:
-        return
     entitlements._serialize(meeting.organization)
     present = MeetingParticipant.objects.filter(meeting=meeting, state__in=PRESENT_STATES).count()
-    if present + 1 > allowed:
+    if not uses_sfu() and present + 1 > MESH_MAX_PARTICIPANTS:
+        raise MeetingFull(
+            _(
+                "This meeting already has %(n)s participants, the most a meeting can hold without a media server. "
+                "For larger meetings the organization needs an SFU (LiveKit) configured."
+            )
+            % {"n": present},
+            details={"allowed": MESH_MAX_PARTICIPANTS, "current": present, "mode": "mesh"},
+        )
+    if allowed is not None and present + 1 > allowed:
         entitlements._refuse(
             meeting.organization,
             _("This meeting has %(n)s participants, the most your plan allows.") % {"n": present},
@@ -193,7 +226,6 @@ def _admit_new(meeting: Meeting, *, is_the_host: bool) -> None:
 def meeting_join(*, org: OrgContext, meeting: Meeting, actor: Actor, name: str = "") -> MeetingParticipant:
     """A member of the organization joins: admitted at once (the host as host). Coming back reuses their place;
     someone the host removed stays out."""
-    livekit.require_configured()
     user = org.user
     if user is None:
         raise Forbidden(_("Joining a meeting needs a person's credential."), code="person_required")
@@ -217,7 +249,7 @@ def meeting_join(*, org: OrgContext, meeting: Meeting, actor: Actor, name: str =
             organization=meeting.organization,
             meeting=meeting,
             user=user,
-            display_name=name or person_label(user),
+            display_name=name or user.get_full_name() or user.email,
             identity=identity,
             role=MeetingParticipant.Role.HOST if is_the_host else MeetingParticipant.Role.MEMBER,
             state=MeetingParticipant.State.ADMITTED,
@@ -242,8 +274,7 @@ def _meeting_for_invite(invite: str) -> Meeting:
 
 @transaction.atomic
 def _guest_join(*, invite: str, name: str, guest_token: str, actor: Actor) -> tuple[MeetingParticipant, str]:
-    found = _meeting_for_invite(invite)  # a wrong link is not found, whether or not the SFU is configured
-    livekit.require_configured()
+    found = _meeting_for_invite(invite)
     meeting = Meeting.objects.for_org(found.organization).select_for_update().get(pk=found.pk)
     _require_open(meeting)
     if guest_token:  # a guest coming back (or waiting in the lobby): their place, as the host left it
@@ -258,6 +289,7 @@ def _guest_join(*, invite: str, name: str, guest_token: str, actor: Actor) -> tu
             _admit_new(meeting, is_the_host=False)
             participant.state = MeetingParticipant.State.LOBBY
             participant.save(update_fields=["state"])
+            live.announce(meeting, {"type": "meeting.lobby"})
         participant.meeting = meeting
         return participant, guest_token
     if not name.strip():
@@ -275,6 +307,7 @@ def _guest_join(*, invite: str, name: str, guest_token: str, actor: Actor) -> tu
     )
     participant.meeting = meeting
     _audit(meeting, "guest_waiting", actor, {"participant_id": participant.public_id, "name": participant.display_name})
+    live.announce(meeting, {"type": "meeting.lobby"})
     return participant, token
 
 
@@ -293,8 +326,9 @@ def meeting_guest_join(
 
 
 def token_for(participant: MeetingParticipant) -> str | None:
-    """The participant's LiveKit token: only once admitted (the lobby gets none); grants by role."""
-    if participant.state != MeetingParticipant.State.ADMITTED:
+    """The participant's LiveKit token: only once admitted (the lobby gets none); grants by role. None without
+    LiveKit (the mesh needs none: its socket checks the participant itself)."""
+    if participant.state != MeetingParticipant.State.ADMITTED or not uses_sfu():
         return None
     meeting = participant.meeting
     return livekit.participant_token(
@@ -332,6 +366,7 @@ def participant_admit(*, org: OrgContext, participant: MeetingParticipant, actor
     participant.state = MeetingParticipant.State.ADMITTED
     participant.save(update_fields=["state"])
     _audit(meeting, "admitted", actor, {"participant_id": participant.public_id, "name": participant.display_name})
+    live.announce(meeting, {"type": "meeting.lobby"})
     return participant
 
 
@@ -346,9 +381,15 @@ def participant_remove(*, org: OrgContext, participant: MeetingParticipant, acto
         raise Conflict(_("The host cannot be removed; end the meeting instead."), code="cannot_remove_host")
     if meeting.status == Meeting.Status.LIVE and livekit.configured():
         livekit.remove_participant(room=meeting.room_name, identity=participant.identity)
+    was_waiting = participant.state == MeetingParticipant.State.LOBBY
+    if participant.joined_at and participant.left_at is None:
+        _close_stint(participant, timezone.now())
     participant.state = MeetingParticipant.State.REMOVED
     participant.save(update_fields=["state"])
     _audit(meeting, "removed", actor, {"participant_id": participant.public_id, "name": participant.display_name})
+    live.announce(meeting, {"type": "meeting.removed", "participant": participant.public_id})
+    if was_waiting:
+        live.announce(meeting, {"type": "meeting.lobby"})
     return participant
 
 
@@ -361,9 +402,14 @@ def participant_mute(
     _require_open(meeting)
     if participant.state != MeetingParticipant.State.ADMITTED or meeting.status != Meeting.Status.LIVE:
         raise Conflict(_("Only someone in the live meeting can be muted."), code="not_in_meeting")
-    livekit.mute_published_track(
-        room=meeting.room_name, identity=participant.identity, track_sid=track_sid, muted=muted
-    )
+    if uses_sfu():
+        if not track_sid:
+            raise ApplicationError(_("Name the track to mute (its LiveKit id)."), code="track_required")
+        livekit.mute_published_track(
+            room=meeting.room_name, identity=participant.identity, track_sid=track_sid, muted=muted
+        )
+    elif muted:  # the mesh: the participant's own page turns its microphone off (they may turn it on again)
+        live.announce(meeting, {"type": "meeting.muted", "participant": participant.public_id})
     _audit(
         meeting,
         "muted" if muted else "unmuted",
@@ -382,6 +428,7 @@ def meeting_lock(*, org: OrgContext, meeting: Meeting, actor: Actor, locked: boo
     meeting.locked = locked
     meeting.save(update_fields=["locked"])
     _audit(meeting, "locked" if locked else "unlocked", actor)
+    live.announce(meeting, {"type": "meeting.locked", "locked": locked})
     return meeting
 
 
@@ -428,6 +475,7 @@ def meeting_end(*, org: OrgContext, meeting: Meeting, actor: Actor) -> Meeting:
         livekit.delete_room(room=meeting.room_name)
     _finish(meeting, timezone.now())
     _audit(meeting, "ended", actor)
+    live.announce(meeting, {"type": "meeting.ended"})
     return meeting
 
 
@@ -489,4 +537,120 @@ def webhook_handle(*, body: bytes, auth_header: str) -> bool:
             target=meeting,
             data={"meeting_id": meeting.public_id, "by": "livekit"},
         )
+        live.announce(meeting, {"type": "meeting.ended"})
     return True
+
+
+# --- The mesh (no SFU): the meeting socket's rules ------------------------------------------------------------
+
+
+def participant_for_socket(
+    meeting_id: str, *, principal=None, guest_token: str = ""
+) -> tuple[MeetingParticipant, OrgContext | None]:
+    """Who opens a meeting's socket: a member by their credential (a person's), a guest by their guest credential.
+    Anything else, or another organization's meeting, is not found. The member's :class:`OrgContext` comes back for
+    the host's controls."""
+    from orgs.tenancy import org_context_for_principal
+
+    user = getattr(principal, "user", None)
+    if user is not None:
+        meeting = (
+            Meeting.objects.unscoped("the socket names its meeting; membership is checked next")
+            .filter(public_id=meeting_id)
+            .select_related("organization")
+            .first()
+        )
+        if meeting is None:
+            raise NotFound(_("No such meeting."), code="not_found")
+        org = org_context_for_principal(principal, meeting.organization.slug)  # NotFound unless a member
+        if not org.has_scope("meetings:read"):
+            raise NotFound(_("No such meeting."), code="not_found")
+        meeting = meeting_for(org, meeting_id)
+        participant = MeetingParticipant.objects.filter(meeting=meeting, identity=user.public_id).first()
+        if participant is None:
+            raise Forbidden(_("Join the meeting first."), code="not_joined")
+        participant.meeting = meeting
+        return participant, org
+    participant = (
+        MeetingParticipant.objects.unscoped(INVITE_REASON)
+        .select_related("meeting", "meeting__organization", "organization")
+        .filter(guest_token_hash=secret_hash(guest_token or ""), meeting__public_id=meeting_id)
+        .first()
+    )
+    if participant is None or not guest_token:
+        raise NotFound(_("This guest credential is not valid for this meeting."), code="invalid_guest_token")
+    return participant, None
+
+
+@transaction.atomic
+def mesh_enter(participant: MeetingParticipant, actor: Actor) -> MeetingParticipant:
+    """The participant's socket opens: they must be admitted (someone who left comes back through the same checks
+    as a newcomer: lock, plan, the mesh's size); their stint in the room starts now."""
+    meeting = Meeting.objects.for_org(participant.organization).select_for_update().get(pk=participant.meeting_id)
+    participant = (
+        MeetingParticipant.objects.for_org(participant.organization)
+        .select_related("user", "organization")
+        .get(pk=participant.pk)
+    )
+    participant.meeting = meeting
+    _require_open(meeting)
+    if participant.state == MeetingParticipant.State.REMOVED:
+        raise RemovedFromMeeting(_("The host removed you from this meeting."))
+    if participant.state == MeetingParticipant.State.LOBBY:
+        raise Forbidden(_("The host has not admitted you yet."), code="in_lobby")
+    if participant.state == MeetingParticipant.State.LEFT:
+        _admit_new(meeting, is_the_host=participant.role == MeetingParticipant.Role.HOST)
+        participant.state = MeetingParticipant.State.ADMITTED
+    now = timezone.now()
+    if participant.joined_at and participant.left_at is None:
+        _close_stint(participant, now)  # a second tab or a reload: the stint before still counts once
+    participant.joined_at = now
+    participant.left_at = None
+    participant.save(update_fields=["state", "joined_at", "left_at"])
+    _start(meeting, actor)
+    return participant
+
+
+@transaction.atomic
+def mesh_leave(participant: MeetingParticipant, joined_at: datetime | None) -> None:
+    """The socket closed: the stint it opened is metered and the participant has left, unless a newer connection of
+    theirs (a reload) opened a stint since, or the host removed them meanwhile."""
+    current = (
+        MeetingParticipant.objects.for_org(participant.organization)
+        .filter(pk=participant.pk, joined_at=joined_at, left_at__isnull=True)
+        .select_related("user", "meeting", "organization")
+        .first()
+    )
+    if current is None:
+        return
+    _close_stint(current, timezone.now())
+    if current.state == MeetingParticipant.State.ADMITTED:
+        current.state = MeetingParticipant.State.LEFT
+        current.save(update_fields=["state"])
+
+
+def waiting(meeting: Meeting) -> list[MeetingParticipant]:
+    return list(MeetingParticipant.objects.filter(meeting=meeting, state=MeetingParticipant.State.LOBBY))
+
+
+def chat_post(participant: MeetingParticipant, text: str) -> MeetingMessage:
+    """A chat line, kept with the meeting. Blank or over-long lines are refused."""
+    text = (text or "").strip()
+    if not text:
+        raise ApplicationError(_("Write something first."), code="empty_message")
+    if len(text) > MAX_CHAT_CHARS:
+        raise ApplicationError(
+            _("A chat line holds at most %(n)s characters.") % {"n": MAX_CHAT_CHARS}, code="message_too_long"
+        )
+    return MeetingMessage.objects.create(
+        organization=participant.organization,
+        meeting_id=participant.meeting_id,
+        participant=participant,
+        sender_name=participant.display_name,
+        text=text,
+    )
+
+
+def chat_history(meeting: Meeting, limit: int = 100) -> list[MeetingMessage]:
+    rows = list(MeetingMessage.objects.for_org(meeting.organization).filter(meeting=meeting).order_by("-pk")[:limit])
+    return rows[::-1]

@@ -2,7 +2,7 @@ from django.urls import path
 
 from connect import converters  # noqa: F401  (registers <public_id:...>)
 
-from . import api
+from . import api, invitation_api, views
 
 # Included under /api/v1/ by connect.urls (names stay "v1:...").
 api_urlpatterns = [
@@ -27,5 +27,45 @@ api_urlpatterns = [
         "meetings/<public_id:meeting_id>/participants/<public_id:participant_id>/mute",
         api.MeetingMuteView.as_view(),
         name="meeting-participant-mute",
+    ),
+    path(
+        "meetings/<public_id:meeting_id>/invitations",
+        invitation_api.MeetingInvitationsView.as_view(),
+        name="meeting-invitations",
+    ),
+    path(
+        "meetings/<public_id:meeting_id>/invitation.ics",
+        invitation_api.MeetingInvitationICSView.as_view(),
+        name="meeting-invitation-ics",
+    ),
+]
+
+urlpatterns = [
+    path("m/join", views.guest_page, name="meeting_guest"),
+    path("o/<slug:org_slug>/meetings/", views.MeetingListPageView.as_view(), name="meeting_list"),
+    path(
+        "o/<slug:org_slug>/meetings/<public_id:meeting_id>/",
+        views.MeetingDetailPageView.as_view(),
+        name="meeting_detail",
+    ),
+    path(
+        "o/<slug:org_slug>/meetings/<public_id:meeting_id>/join",
+        views.MeetingJoinPageView.as_view(),
+        name="meeting_join",
+    ),
+    path(
+        "o/<slug:org_slug>/meetings/<public_id:meeting_id>/room",
+        views.MeetingRoomPageView.as_view(),
+        name="meeting_room",
+    ),
+    path(
+        "o/<slug:org_slug>/meetings/<public_id:meeting_id>/meeting.ics",
+        views.MeetingCalendarPageView.as_view(),
+        name="meeting_calendar",
+    ),
+    path(
+        "o/<slug:org_slug>/meetings/<public_id:meeting_id>/invite",
+        views.MeetingInviteRotatePageView.as_view(),
+        name="meeting_invite_rotate",
     ),
 ]

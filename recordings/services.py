@@ -346,6 +346,10 @@ def recording_complete(*, recording: Recording, chunk_count: int, sha256: str, a
         _audit(locked, "recording.completed", actor, data)
         chunk_keys = [chunk.storage_key for chunk in chunks]
         transaction.on_commit(lambda: _delete_objects(chunk_keys))
+        if settings.CONNECT_STT_URL:
+            from .tasks import transcribe  # imported here: the task's module imports this one
+
+            transaction.on_commit(lambda: transcribe.delay(locked.public_id))
     return locked
 
 

@@ -140,6 +140,7 @@ def _presents_credentials(scope) -> bool:
     return bool(
         query.get("ticket")
         or query.get("customer_token")
+        or query.get("guest_token")
         or any(name == b"authorization" for name, _ in scope.get("headers") or [])
     )
 

@@ -32,7 +32,7 @@ def allowed_hosts() -> list[str]:
 def may_omit_origin(scope: dict[str, Any]) -> bool:
     """True for a handshake that presents a bearer token or a ticket, and no customer token."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if query.get("customer_token"):
+    if query.get("customer_token") or query.get("guest_token"):
         return False
     return bool(query.get("ticket")) or any(name == b"authorization" for name, _ in scope.get("headers") or [])
 

@@ -11,6 +11,8 @@ from audit.models import AuditEntry
 from billing import services as billing_services
 from billing.models import Metric, UsageRecord
 from meetings.models import Meeting, MeetingParticipant
+from orgs.models import Role
+from orgs.tests.factories import MembershipFactory, UserFactory
 
 from .conftest import KEY, SECRET, client_for, webhook_auth, webhook_body
 from .factories import MeetingFactory
@@ -283,13 +285,21 @@ def test_a_removed_participant_cannot_rejoin(livekit, alice, bob):
     assert client_for(alice).post(f"{base}/{member['id']}/admit").status_code == 409
 
 
-def test_without_livekit_join_answers_sfu_not_configured(alice, settings):
+def test_without_livekit_a_meeting_is_a_mesh_of_at_most_four(alice, acme, settings):
     settings.LIVEKIT_URL = ""
     meeting = create(alice)
-    response = join(alice, meeting["id"])
-    assert response.status_code == 503 and error(response)["code"] == "sfu_not_configured"
-    assert guest(meeting["invite"]).status_code == 503
-    assert not MeetingParticipant.objects.unscoped("test").filter(meeting__public_id=meeting["id"]).exists()
+    answer = join(alice, meeting["id"]).json()
+    assert answer["mode"] == "mesh" and answer["livekit"] is None
+    assert answer["socket"] == {"url": f"/ws/v1/meetings/{meeting['id']}"}
+    others = [UserFactory() for _ in range(4)]
+    for other in others:
+        MembershipFactory(organization=acme, user=other, role=Role.AGENT)
+    assert [join(other, meeting["id"]).status_code for other in others[:3]] == [200, 200, 200]
+    refused = join(others[3], meeting["id"])
+    assert refused.status_code == 409 and error(refused)["code"] == "meeting_full"
+    assert "SFU" in error(refused)["message"] and error(refused)["details"]["allowed"] == 4
+    assert guest(meeting["invite"], name="Gus").status_code == 409  # a guest waiting counts too
+    assert MeetingParticipant.objects.unscoped("test").filter(meeting__public_id=meeting["id"]).count() == 4
 
 
 def test_a_wrong_invite_is_not_found_and_rate_limited(livekit, settings):
