@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF
@@ -472,6 +473,17 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 
+_s3_endpoint = env.str("CONNECT_RECORDINGS_S3_ENDPOINT_URL", default="")
+RECORDINGS_MEDIA_ORIGINS = (
+    (
+        [urlsplit(_s3_endpoint)._replace(path="", query="", fragment="").geturl()]
+        if _s3_endpoint
+        else ["https://*.amazonaws.com"]
+    )
+    if CONNECT_RECORDINGS_S3_BUCKET
+    else []
+)
+
 # Content Security Policy: no inline script anywhere; the product is framed by nobody.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -480,7 +492,8 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF],
         "img-src": [SELF, "data:"],
         "connect-src": [SELF],
-        "media-src": [SELF, "blob:"],
+        # Recordings play from the bucket's presigned URLs: its origin, when they are kept in S3.
+        "media-src": [SELF, "blob:", *RECORDINGS_MEDIA_ORIGINS],
         "object-src": [NONE],
         "base-uri": [SELF],
         "form-action": [SELF],

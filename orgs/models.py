@@ -114,6 +114,16 @@ class Organization(models.Model):
     file_transfer_max_bytes = models.PositiveBigIntegerField(
         _("largest file in a session (bytes)"), null=True, blank=True
     )
+
+    class RecordingPolicy(models.TextChoices):
+        OFF = "off", _("Off: sessions are never recorded")
+        OPTIONAL = "optional", _("Optional: the agent may record a session")
+        MANDATORY = "mandatory", _("Mandatory: every session is recorded")
+
+    # Said to the customer before they consent (recordings); "off" until an admin decides otherwise.
+    recording_policy = models.CharField(
+        _("recording of support sessions"), max_length=16, choices=RecordingPolicy.choices, default=RecordingPolicy.OFF
+    )
     deletion_requested_at = models.DateTimeField(_("deletion requested"), null=True, blank=True)
     purge_after = models.DateTimeField(_("purge after"), null=True, blank=True)
     # Plan, seats and feature flags arrive with the licensing work.

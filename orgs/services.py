@@ -443,7 +443,7 @@ def organization_set_require_mfa(*, organization: Organization, require_mfa: boo
 ORGANIZATION_SETTINGS = ("require_mfa", "agents_see_all_sessions")
 # Also changed through organization_update_settings (by the Django admin today): the name and the retention periods.
 RETENTION_SETTINGS = ("session_log_retention_days", "chat_retention_days", "audit_retention_days")
-ORGANIZATION_OTHER_SETTINGS = ("name", *RETENTION_SETTINGS, "file_transfer_max_bytes")
+ORGANIZATION_OTHER_SETTINGS = ("name", *RETENTION_SETTINGS, "file_transfer_max_bytes", "recording_policy")
 RETENTION_MAX_DAYS = 3650
 FILE_TRANSFER_CEILING_BYTES = 2 * 1024**3  # the signaling protocol's own ceiling (signaling.protocol.MAX_FILE_BYTES)
 
@@ -459,6 +459,14 @@ def _clean_setting(name: str, value: object) -> object:
                 _("The organization needs a name of at most 120 characters."),
                 code="invalid_name",
                 details={"field": "name"},
+            )
+        return value
+    if name == "recording_policy":
+        if value not in Organization.RecordingPolicy.values:
+            raise ApplicationError(
+                _("The recording policy is off, optional or mandatory."),
+                code="invalid_recording_policy",
+                details={"field": name},
             )
         return value
     if name == "file_transfer_max_bytes":
@@ -494,7 +502,8 @@ def organization_update_settings(
     - ``require_mfa``: turning it on ends the native sign-ins and OAuth2 tokens that did not prove a second factor, and
       closes their sockets; cookie sessions are sent to enrolment on their next request.
     - ``agents_see_all_sessions``: agents may view (never operate) the sessions other agents run (sessions.selectors).
-    - ``name``, the ``*_retention_days`` and ``file_transfer_max_bytes`` (``ORGANIZATION_OTHER_SETTINGS``).
+    - ``name``, the ``*_retention_days``, ``file_transfer_max_bytes`` and ``recording_policy``
+      (``ORGANIZATION_OTHER_SETTINGS``).
 
     Every change is recorded in the audit log, naming ``actor`` or ``operator`` (the staff member in the Django admin).
     """

@@ -7,3 +7,10 @@ class RecordingsConfig(AppConfig):
     name = "recordings"
     verbose_name = "Recordings"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from orgs import views as org_views
+
+        from . import settings_section
+
+        org_views.register_settings_section("recording", settings_section.settings_section())

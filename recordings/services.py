@@ -37,13 +37,15 @@ from django.utils.translation import gettext as _
 from audit.services import audit_record
 from billing import entitlements, metering
 from billing.models import Metric
-from connect.errors import ApplicationError, Conflict
+from connect.errors import ApplicationError, Conflict, Forbidden
 from connect.links import absolute_url
+from orgs.models import Organization
 from orgs.tenancy import OrgContext
 from sessions import services as session_services
 from sessions.models import Status, SupportSession
 from sessions.selectors import SessionAction, session_check_access
 from sessions.services import SYSTEM, Actor
+from signaling import live
 
 from . import storage as store
 from .models import Recording, RecordingChunk
@@ -91,6 +93,11 @@ def recording_start(*, org: OrgContext, session: SupportSession, actor: Actor) -
     own credentials)."""
     session_check_access(org, session, SessionAction.OPERATE)
     entitlements.require_feature(session.organization, "recording")
+    if session.organization.recording_policy == Organization.RecordingPolicy.OFF:
+        raise Forbidden(
+            _("Your organization does not record support sessions; an admin can change that in its settings."),
+            code="recording_disabled",
+        )
     if session.status != Status.ACTIVE:
         raise Conflict(
             _("Only an active session can be recorded; this one is %(status)s.") % {"status": session.status},
@@ -109,6 +116,8 @@ def recording_start(*, org: OrgContext, session: SupportSession, actor: Actor) -
         session, "recording_started", actor, {"recording_id": recording.public_id}, audit=False
     )
     _audit(recording, "recording.started", actor)
+    session_id = session.public_id
+    transaction.on_commit(lambda: live.session_recording(session_id, state="started", recording_id=recording.public_id))
     return recording
 
 
@@ -346,6 +355,8 @@ def recording_complete(*, recording: Recording, chunk_count: int, sha256: str, a
         _audit(locked, "recording.completed", actor, data)
         chunk_keys = [chunk.storage_key for chunk in chunks]
         transaction.on_commit(lambda: _delete_objects(chunk_keys))
+        session_id, recording_id = locked.session.public_id, locked.public_id
+        transaction.on_commit(lambda: live.session_recording(session_id, state="stopped", recording_id=recording_id))
         if settings.CONNECT_STT_URL:
             from .tasks import transcribe  # imported here: the task's module imports this one
 

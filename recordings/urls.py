@@ -1,6 +1,7 @@
 from django.urls import path
 
 from connect import converters  # noqa: F401  (registers <public_id:...>)
+from connect.nocache import no_store
 
 from . import api, views
 
@@ -31,4 +32,9 @@ api_urlpatterns = [
 urlpatterns = [
     # The local-storage download link (the signed token is its query string): S3 hands out its own URLs instead.
     path("recordings/<public_id:recording_id>/file", views.recording_file, name="recording_file"),
+    path(
+        "o/<slug:org_slug>/sessions/<public_id:session_id>/recordings/<public_id:recording_id>/",
+        no_store(views.RecordingPlaybackView.as_view()),
+        name="recording_playback",
+    ),
 ]

@@ -122,15 +122,26 @@ class SessionViewerView(OrgScopedMixin, View):
         if isinstance(session, HttpResponse):
             return session
         can_drive = selectors.SessionAction.OPERATE in selectors.session_actions(self.org, session)
+        ents = entitlements.entitlements_for(session.organization)
+        from recordings.models import Recording
+
         return self.render(
             "sessions/viewer.html",
             {
+                "can_record": can_drive
+                and session.is_live
+                and ents.has("recording")
+                and session.organization.recording_policy != "off",
+                "recording_mandatory": session.organization.recording_policy == "mandatory",
+                "recordings": list(
+                    Recording.objects.for_org(session.organization).filter(session=session).order_by("created_at")
+                ),
                 "session": session,
                 "join_url": absolute_url("join_code", session.code),
                 "events": selectors.session_events(session),
                 "chat_lines": chat.chat_lines(session),
                 "can_drive": can_drive and session.is_live,
-                "time_limit_minutes": entitlements.entitlements_for(session.organization).limit("max_session_minutes"),
+                "time_limit_minutes": ents.limit("max_session_minutes"),
                 "time_limit_ends_at": services.session_time_limit_ends_at(session) if session.is_live else None,
             },
         )

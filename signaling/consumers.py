@@ -557,6 +557,10 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
         """The plan's session length is near: both ends say when the session will end."""
         await self._send({"type": "limit", "limit": "session_length", "ends_at": event["ends_at"]})
 
+    async def session_recording(self, event) -> None:
+        """A recording of this session started or stopped (recordings.services): both ends show it."""
+        await self._send({"type": "recording", "state": event["state"], "recording": event["recording"]})
+
     async def session_transferred(self, event) -> None:
         """The session now has another agent: the customer (and any other agent watching) sees the new name; the
         previous agent's socket is told and closed, as it may no longer drive the session."""

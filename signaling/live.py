@@ -324,6 +324,16 @@ def session_time_limit_near(session_id: str, ends_at: str) -> None:
         async_to_sync(layer.group_send)(session_group(session_id), {"type": "session.limit", "ends_at": ends_at})
 
 
+def session_recording(session_id: str, *, state: str, recording_id: str) -> None:
+    """A recording of the session started or stopped: both ends show it (the customer's indicator), from synchronous
+    code after the change commits."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            session_group(session_id), {"type": "session.recording", "state": state, "recording": recording_id}
+        )
+
+
 def session_transferred(session_id: str, *, from_agent_id: str, to_agent_id: str, to_agent_name: str) -> None:
     """Called after a transfer commits: the agent's side starts afresh (the new agent has not connected yet, so the
     previous agent's leaving must not count as the agent gone), and both ends are told (from synchronous code)."""

@@ -164,6 +164,7 @@ SERVER_TYPES = {
     "error": "A message was refused (code, message); the connection stays open.",
     "agent": "The session was transferred: the agent now running it (id, name).",
     "limit": "The plan's session length ends this session soon (limit, ends_at).",
+    "recording": "A recording of the session started or stopped (state, recording): the customer sees it.",
 }
 
 ERROR_CODES = {

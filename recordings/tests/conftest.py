@@ -106,3 +106,11 @@ def plan_limits(acme):
         billing_services.license_change(organization=acme, overrides=overrides)
 
     return change
+
+
+@pytest.fixture
+def acme(acme):
+    """Acme records its sessions when the agent chooses (an organization's policy is off until an admin sets it)."""
+    acme.recording_policy = "optional"
+    acme.save(update_fields=["recording_policy"])
+    return acme

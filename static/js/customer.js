@@ -128,6 +128,9 @@ on(client, "state", serially(async (m) => {
   }
 }));
 on(client, "resync", serially(() => offer({ iceRestart: true })));
+on(client, "recording", (m) => { // the agent started or stopped a recording: the customer always sees it
+  document.getElementById("recording-indicator").hidden = m.state !== "started";
+});
 on(client, "limit", (m) => { // the agent's plan ends the session soon: say when, before it happens
   const notice = document.getElementById("time-limit-notice");
   if (!notice || m.limit !== "session_length") return;

@@ -5,6 +5,7 @@ import { setupFiles } from "./files.js";
 import { setupWorkflow } from "./workflow.js";
 import { setupSessionLog } from "./sessionlog.js";
 import { setupRemote } from "./remote.js";
+import { SessionRecorder } from "./recorder.js";
 
 const root = document.getElementById("viewer");
 const t = strings();
@@ -14,6 +15,8 @@ const connection = document.getElementById("connection");
 const quality = document.getElementById("quality");
 const placeholder = document.getElementById("placeholder");
 const controlNote = document.getElementById("control-note");
+const recordingSection = document.getElementById("recording");
+const recorder = recordingSection ? new SessionRecorder(recordingSection, video) : null;
 let pc = null;
 let remoteFingerprint = null;
 let iceServers = [];
@@ -155,6 +158,7 @@ function showStatus(status) {
     consent_requested: t.waiting }[status] || statusBadge.textContent;
   statusBadge.className = `badge status-${status}`;
   if (["ended", "declined", "expired"].includes(status)) {
+    if (recorder) recorder.stop();
     if (pc) pc.close();
     pc = null;
     video.srcObject = null;
@@ -188,6 +192,7 @@ function newPeer() {
   truth.lastFrameAt = Date.now(); // a new negotiation gets its own two seconds
   pc.addEventListener("track", (event) => {
     video.srcObject = event.streams[0] || new MediaStream([event.track]);
+    if (recorder) recorder.refresh();
     placeholder.hidden = true;
     truth.muted = false;
     event.track.addEventListener("mute", () => { truth.muted = true; renderTruth(); });
