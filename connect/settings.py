@@ -211,6 +211,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-device-authorizations": {"task": "orgs.purge_device_authorizations", "schedule": 3600.0},
     # Recordings past their plan's retention: objects deleted, rows kept as purged (recordings.services).
     "purge-expired-recordings": {"task": "recordings.purge_expired", "schedule": 3600.0},
+    "end-empty-meetings": {"task": "meetings.end_empty", "schedule": 60.0},
     # Metering (billing.metering): API-call counters of ended minutes into records; daily totals recomputed.
     "flush-api-call-counts": {"task": "billing.flush_api_calls", "schedule": 60.0},
     "roll-up-usage": {"task": "billing.rollup_usage", "schedule": 3600.0},
@@ -443,8 +444,8 @@ CONNECT_STT_TIMEOUT_SECONDS = env.int("CONNECT_STT_TIMEOUT_SECONDS", default=300
 CONNECT_STT_MAX_BYTES = env.int("CONNECT_STT_MAX_BYTES", default=25 * 1024 * 1024)
 
 # Meetings (meetings/) run through a LiveKit SFU: its URL (wss://... for browsers; the room API is reached over the
-# same host with https) and an API key and secret. All empty (the default): joining a meeting answers 503
-# sfu_not_configured (the mesh fallback is not built yet).
+# same host with https) and an API key and secret. All empty (the default): meetings are a WebRTC mesh of at most
+# four over the meeting's own socket (meetings.consumers).
 LIVEKIT_URL = env.str("LIVEKIT_URL", default="")
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", default="")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", default="")
@@ -484,6 +485,16 @@ RECORDINGS_MEDIA_ORIGINS = (
     else []
 )
 
+_livekit = urlsplit(env.str("LIVEKIT_URL", default=""))
+LIVEKIT_ORIGINS = (
+    [
+        f"{scheme}://{_livekit.netloc}"
+        for scheme in (("wss", "https") if _livekit.scheme in ("wss", "https") else ("ws", "http"))
+    ]
+    if _livekit.netloc
+    else []
+)
+
 # Content Security Policy: no inline script anywhere; the product is framed by nobody.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -491,7 +502,8 @@ CONTENT_SECURITY_POLICY = {
         "script-src": [SELF],
         "style-src": [SELF],
         "img-src": [SELF, "data:"],
-        "connect-src": [SELF],
+        # LiveKit's browser SDK talks to the SFU itself (WebSocket, and HTTP for its checks), when there is one.
+        "connect-src": [SELF, *LIVEKIT_ORIGINS],
         # Recordings play from the bucket's presigned URLs: its origin, when they are kept in S3.
         "media-src": [SELF, "blob:", *RECORDINGS_MEDIA_ORIGINS],
         "object-src": [NONE],

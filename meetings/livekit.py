@@ -41,12 +41,7 @@ def configured() -> bool:
 
 def require_configured() -> None:
     if not configured():
-        raise SFUNotConfigured(
-            _(
-                "Meetings need the SFU (LiveKit), which this installation has not configured; "
-                "the mesh fallback is not built yet."
-            )
-        )
+        raise SFUNotConfigured(_("This needs the SFU (LiveKit), which this installation has not configured."))
 
 
 def sources_for(role: str, *, guests_may_share_screen: bool) -> list[str]:

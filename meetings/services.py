@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -601,6 +602,10 @@ def mesh_enter(participant: MeetingParticipant, actor: Actor) -> MeetingParticip
     if participant.state == MeetingParticipant.State.LEFT:
         _admit_new(meeting, is_the_host=participant.role == MeetingParticipant.Role.HOST)
         participant.state = MeetingParticipant.State.ADMITTED
+    if uses_sfu():  # LiveKit's webhooks say when they are in the room, and meter it
+        participant.save(update_fields=["state"])
+        _start(meeting, actor)
+        return participant
     now = timezone.now()
     if participant.joined_at and participant.left_at is None:
         _close_stint(participant, now)  # a second tab or a reload: the stint before still counts once
@@ -614,7 +619,9 @@ def mesh_enter(participant: MeetingParticipant, actor: Actor) -> MeetingParticip
 @transaction.atomic
 def mesh_leave(participant: MeetingParticipant, joined_at: datetime | None) -> None:
     """The socket closed: the stint it opened is metered and the participant has left, unless a newer connection of
-    theirs (a reload) opened a stint since, or the host removed them meanwhile."""
+    theirs (a reload) opened a stint since, or the host removed them meanwhile. With LiveKit, its webhooks do this."""
+    if uses_sfu():
+        return
     current = (
         MeetingParticipant.objects.for_org(participant.organization)
         .filter(pk=participant.pk, joined_at=joined_at, left_at__isnull=True)
@@ -654,3 +661,38 @@ def chat_post(participant: MeetingParticipant, text: str) -> MeetingMessage:
 def chat_history(meeting: Meeting, limit: int = 100) -> list[MeetingMessage]:
     rows = list(MeetingMessage.objects.for_org(meeting.organization).filter(meeting=meeting).order_by("-pk")[:limit])
     return rows[::-1]
+
+
+def end_empty_meetings(now: datetime | None = None) -> int:
+    """Mesh meetings nobody has been in for ``LIVEKIT_EMPTY_TIMEOUT_SECONDS`` end, as LiveKit ends an empty room (so
+    they stop counting against the plan's concurrent meetings); returns how many. Beat runs it every minute."""
+    if uses_sfu():
+        return 0  # LiveKit's room_finished webhook ends them
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.LIVEKIT_EMPTY_TIMEOUT_SECONDS)
+    candidates = Meeting.objects.unscoped("a beat sweep over every organization's live meetings").filter(
+        status=Meeting.Status.LIVE, started_at__lt=cutoff
+    )
+    ended = 0
+    for found in candidates.select_related("organization"):
+        with transaction.atomic():
+            meeting = Meeting.objects.for_org(found.organization).select_for_update().get(pk=found.pk)
+            if meeting.status != Meeting.Status.LIVE:
+                continue
+            people = MeetingParticipant.objects.for_org(meeting.organization).filter(meeting=meeting)
+            if people.filter(joined_at__isnull=False, left_at__isnull=True).exists():
+                continue  # someone is in the room
+            last = people.aggregate(last=Max("left_at"))["last"]
+            if last is not None and last > cutoff:
+                continue
+            _finish(meeting, now)
+            audit_record(
+                organization=meeting.organization,
+                action="meeting.ended",
+                actor=None,
+                target=meeting,
+                data={"meeting_id": meeting.public_id, "by": "empty"},
+            )
+            live.announce(meeting, {"type": "meeting.ended"})
+            ended += 1
+    return ended

@@ -141,7 +141,7 @@ function renderPeople() {
     if (state.host && !entry.me) {
       const actions = document.createElement("span");
       actions.className = "person-actions";
-      actions.append(button(t.muteThem, () => send({ type: "mute", participant: entry.peer.id }), "mute"));
+      actions.append(button(t.muteThem, () => muteThem(entry.peer), "mute"));
       if (entry.peer.role !== "host") {
         actions.append(button(t.remove, () => send({ type: "remove", participant: entry.peer.id }), "remove"));
       }
@@ -150,6 +150,18 @@ function renderPeople() {
     list.append(item);
   }
   $("people-count").textContent = `(${everyone.filter((e) => e.peer).length})`;
+}
+
+function muteThem(peer) {
+  const message = { type: "mute", participant: peer.id };
+  if (state.room) {
+    // LiveKit mutes a published track: name the participant's microphone.
+    const remote = state.room.remoteParticipants.get(peer.identity);
+    const publication = remote && remote.getTrackPublication(window.LivekitClient.Track.Source.Microphone);
+    if (!publication) return;
+    message.track_sid = publication.trackSid;
+  }
+  send(message);
 }
 
 function badge(text, kind = "") {
@@ -269,7 +281,22 @@ function replaceVideo(track) {
   for (const entry of state.peers.values()) {
     if (!entry.pc) continue;
     const sender = entry.pc.getSenders().find((s) => s.track && s.track.kind === "video");
-    if (sender) sender.replaceTrack(track);
+    if (sender) {
+      sender.replaceTrack(track);
+      continue;
+    }
+    // Joined without a camera: the video transceiver only received until now; it sends the screen from here on,
+    // which needs a new offer from this side.
+    const transceiver = entry.pc.getTransceivers().find((x) => x.receiver.track.kind === "video");
+    if (!transceiver || !track) {
+      if (transceiver) transceiver.sender.replaceTrack(null);
+      continue;
+    }
+    transceiver.direction = "sendrecv";
+    serially(async () => {
+      await transceiver.sender.replaceTrack(track);
+      await offerTo(entry);
+    });
   }
   if (state.room) return;
   $("local-video").srcObject = new MediaStream(track ? [track] : []);
@@ -290,7 +317,10 @@ async function connectLiveKit(livekit) {
     track.attach(tileFor(entry).querySelector("video"));
   });
   await room.connect(livekit.url, livekit.token);
-  for (const track of state.local.getTracks()) await room.localParticipant.publishTrack(track);
+  for (const track of state.local.getTracks()) {
+    const source = track.kind === "audio" ? LK.Track.Source.Microphone : LK.Track.Source.Camera;
+    await room.localParticipant.publishTrack(track, { source });
+  }
 }
 
 // --- The socket -------------------------------------------------------------------------------------------------
@@ -365,6 +395,8 @@ function handle(message, livekit) {
       $("connection").textContent = t.connected;
       $("connection").classList.add("ok");
       for (const element of document.querySelectorAll(".host-only")) element.hidden = !state.host;
+      // A guest shares a screen only where the host allowed it (the server refuses it otherwise).
+      $("share").hidden = state.me.role === "guest" && !message.meeting.guests_may_share_screen;
       setLocked(message.meeting.locked);
       if (state.mode === "mesh") note(t.sfu.replace("%(n)s", message.meeting.max_participants));
       $("chat").replaceChildren();
@@ -372,7 +404,15 @@ function handle(message, livekit) {
       if (state.host) renderLobby(message.lobby);
       send(mediaState());
       renderPeople();
-      if (state.mode === "livekit" && livekit && !state.room) connectLiveKit(livekit);
+      if (state.mode === "livekit" && livekit && !state.room) {
+        connectLiveKit(livekit).catch((error) => {
+          console.warn("meeting: LiveKit connection failed", error);
+          state.room = null;
+          note(t.sfuDown);
+          $("connection").textContent = t.sfuDown;
+          $("connection").classList.remove("ok");
+        });
+      }
       break;
     }
     case "peer.joined":
@@ -466,7 +506,7 @@ function wireControls() {
     }
     const track = state.screen.getVideoTracks()[0];
     track.addEventListener("ended", stopSharing);
-    if (state.room) await state.room.localParticipant.publishTrack(track, { source: "screen_share" });
+    if (state.room) await state.room.localParticipant.publishTrack(track, { source: window.LivekitClient.Track.Source.ScreenShare });
     else replaceVideo(track);
     refreshButtons();
     send(mediaState());

@@ -1,0 +1,93 @@
+"""Meetings without an SFU: an empty mesh meeting ends after the timeout (so it stops counting against the plan),
+and minutes are metered from the sockets; with LiveKit, only its webhooks meter (the socket never does)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from meetings import services
+from meetings.models import Meeting, MeetingParticipant
+from sessions.services import SYSTEM
+
+from .factories import MeetingFactory, MeetingParticipantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mesh(settings):
+    settings.LIVEKIT_URL = ""
+    settings.LIVEKIT_EMPTY_TIMEOUT_SECONDS = 300
+
+
+def live_meeting(acme, **values) -> Meeting:
+    started = timezone.now() - timedelta(hours=1)
+    return MeetingFactory(organization=acme, status=Meeting.Status.LIVE, started_at=started, **values)
+
+
+def test_an_empty_mesh_meeting_ends_after_the_timeout(mesh, acme):
+    now = timezone.now()
+    left_long_ago = live_meeting(acme)
+    MeetingParticipantFactory(
+        meeting=left_long_ago,
+        state=MeetingParticipant.State.LEFT,
+        joined_at=now - timedelta(minutes=50),
+        left_at=now - timedelta(minutes=10),
+    )
+    left_just_now = live_meeting(acme)
+    MeetingParticipantFactory(
+        meeting=left_just_now,
+        state=MeetingParticipant.State.LEFT,
+        joined_at=now - timedelta(minutes=50),
+        left_at=now - timedelta(minutes=1),
+    )
+    someone_inside = live_meeting(acme)
+    MeetingParticipantFactory(
+        meeting=someone_inside, state=MeetingParticipant.State.ADMITTED, joined_at=now - timedelta(minutes=50)
+    )
+    nobody_came = live_meeting(acme)
+
+    assert services.end_empty_meetings(now) == 2
+    statuses = {m.pk: m.status for m in Meeting.objects.for_org(acme)}
+    assert statuses[left_long_ago.pk] == statuses[nobody_came.pk] == Meeting.Status.ENDED
+    assert statuses[left_just_now.pk] == statuses[someone_inside.pk] == Meeting.Status.LIVE
+    ended = AuditEntry.objects.for_org(acme).filter(action="meeting.ended")
+    assert sorted(e.data["meeting_id"] for e in ended) == sorted([left_long_ago.public_id, nobody_came.public_id])
+    assert all(e.data["by"] == "empty" for e in ended)
+    assert services.end_empty_meetings(now) == 0  # running again changes nothing
+
+
+def test_with_livekit_the_sweep_leaves_rooms_to_livekit(settings, acme):
+    settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "http://127.0.0.1:9", "k", "s" * 32
+    meeting = live_meeting(acme)
+    assert services.end_empty_meetings() == 0
+    meeting.refresh_from_db()
+    assert meeting.status == Meeting.Status.LIVE
+
+
+def test_a_mesh_stint_is_metered_from_the_socket(mesh, acme):
+    meeting = live_meeting(acme)
+    participant = MeetingParticipantFactory(meeting=meeting, state=MeetingParticipant.State.ADMITTED)
+    entered = services.mesh_enter(participant, SYSTEM)
+    assert entered.joined_at is not None
+    MeetingParticipant.objects.for_org(acme).filter(pk=participant.pk).update(
+        joined_at=entered.joined_at - timedelta(seconds=150)
+    )
+    services.mesh_leave(participant, entered.joined_at - timedelta(seconds=150))
+    participant.refresh_from_db()
+    assert participant.state == MeetingParticipant.State.LEFT and participant.minutes_counted == 3
+
+
+def test_with_livekit_the_socket_does_not_meter(settings, acme):
+    settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "http://127.0.0.1:9", "k", "s" * 32
+    meeting = live_meeting(acme)
+    participant = MeetingParticipantFactory(meeting=meeting, state=MeetingParticipant.State.ADMITTED)
+    entered = services.mesh_enter(participant, SYSTEM)
+    assert entered.joined_at is None  # LiveKit's participant_joined webhook sets it
+    services.mesh_leave(participant, None)
+    participant.refresh_from_db()
+    assert participant.state == MeetingParticipant.State.ADMITTED and participant.minutes_counted == 0
