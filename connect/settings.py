@@ -211,6 +211,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-device-authorizations": {"task": "orgs.purge_device_authorizations", "schedule": 3600.0},
     # Recordings past their plan's retention: objects deleted, rows kept as purged (recordings.services).
     "purge-expired-recordings": {"task": "recordings.purge_expired", "schedule": 3600.0},
+    "salvage-abandoned-recordings": {"task": "recordings.salvage_abandoned", "schedule": 300.0},
     "end-empty-meetings": {"task": "meetings.end_empty", "schedule": 60.0},
     # Metering (billing.metering): API-call counters of ended minutes into records; daily totals recomputed.
     "flush-api-call-counts": {"task": "billing.flush_api_calls", "schedule": 60.0},
@@ -434,6 +435,8 @@ else:
     }
 # One uploaded chunk at most; a request body can never be larger than CONNECT_MAX_BODY_BYTES anyway.
 CONNECT_RECORDING_CHUNK_MAX_BYTES = env.int("CONNECT_RECORDING_CHUNK_MAX_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
+# An upload nobody has added a chunk to for this long is completed from the chunks that arrived (beat, every 5 min).
+CONNECT_RECORDING_ABANDON_SECONDS = env.int("CONNECT_RECORDING_ABANDON_SECONDS", default=600)
 # Speech-to-text (recordings/stt.py): an OpenAI-compatible API (`https://stt.example.com/v1`) transcribes every
 # recording that completes. Empty (the default): off. Recordings larger than the max are not sent (OpenAI's own
 # limit is 25 MiB).

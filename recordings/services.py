@@ -491,3 +491,69 @@ def recordings_purge_expired(now: datetime | None = None) -> int:
         except Exception:  # noqa: BLE001 - one object storage failure must not stop the others; retried next run
             logger.exception("recording %s could not be purged", recording.public_id)
     return purged
+
+
+# --- Abandoned uploads ------------------------------------------------------------------------------------------
+
+
+def _salvage(recording: Recording) -> str:
+    """Complete an abandoned upload from the chunks that arrived in order (the whole file is then what the server
+    assembled; each chunk was checked against its own hash on arrival); chunks after a gap are dropped. Without a
+    first chunk there is nothing to keep: the recording is marked failed. Returns what happened."""
+    chunks = list(RecordingChunk.objects.for_org(recording.organization).filter(recording=recording).order_by("index"))
+    usable = 0
+    for chunk in chunks:
+        if chunk.index != usable:
+            break
+        usable += 1
+    dropped = [chunk for chunk in chunks if chunk.index >= usable]
+    if dropped:
+        _delete_objects([chunk.storage_key for chunk in dropped])
+        RecordingChunk.objects.for_org(recording.organization).filter(pk__in=[c.pk for c in dropped]).delete()
+    if not usable:
+        with transaction.atomic():
+            locked = _locked(recording)
+            if locked.status != Recording.Status.UPLOADING:
+                return "skipped"
+            Recording.objects.for_org(locked.organization).filter(pk=locked.pk).update(status=Recording.Status.FAILED)
+            data = {"recording_id": locked.public_id, "reason": "abandoned without any chunk"}
+            session_services.session_log(locked.session, "recording_failed", SYSTEM, data, audit=False)
+            _audit(locked, "recording.failed", SYSTEM, data)
+        return "failed"
+    storage = store.recordings_storage()
+    whole = hashlib.sha256()
+    for chunk in chunks[:usable]:
+        for block in store.read_blocks(storage, chunk.storage_key):
+            whole.update(block)
+    recording_complete(recording=recording, chunk_count=usable, sha256=whole.hexdigest(), actor=SYSTEM)
+    if dropped:
+        session_services.session_log(
+            recording.session,
+            "recording_salvaged",
+            SYSTEM,
+            {"recording_id": recording.public_id, "kept_chunks": usable, "dropped_chunks": len(dropped)},
+            audit=False,
+        )
+    return "completed"
+
+
+def recordings_salvage_abandoned(now: datetime | None = None) -> dict[str, int]:
+    """Uploads nobody has added to for ``CONNECT_RECORDING_ABANDON_SECONDS`` (the agent's tab closed, the network went)
+    are completed from what arrived, so a closed tab loses at most its last few seconds. Beat runs it."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.CONNECT_RECORDING_ABANDON_SECONDS)
+    stale = (
+        Recording.objects.unscoped("beat sweep: abandoned uploads of every organization")
+        .filter(status=Recording.Status.UPLOADING, created_at__lt=cutoff)
+        .exclude(chunks__created_at__gte=cutoff)
+        .select_related("organization", "session", "started_by")
+        .order_by("created_at")[:PURGE_BATCH]
+    )
+    outcome = {"completed": 0, "failed": 0, "skipped": 0}
+    for recording in stale:
+        try:
+            outcome[_salvage(recording)] += 1
+        except Exception:  # noqa: BLE001 - one damaged upload must not stop the others; it stays for a person to see
+            logger.exception("recording %s could not be salvaged", recording.public_id)
+            outcome["skipped"] += 1
+    return outcome

@@ -13,6 +13,12 @@ TRANSCRIBE_BACKOFF_FACTOR = 30
 TRANSCRIBE_BACKOFF_MAX = 600
 
 
+@shared_task(name="recordings.salvage_abandoned")
+def salvage_abandoned() -> dict[str, int]:
+    """Complete uploads abandoned half-way from the chunks that arrived in order."""
+    return services.recordings_salvage_abandoned()
+
+
 @shared_task(name="recordings.purge_expired")
 def purge_expired() -> int:
     """Delete the objects of recordings past their retention and mark them purged; returns how many."""
