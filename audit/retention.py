@@ -1,4 +1,5 @@
-"""Retention per organization: session logs, chat and audit entries older than the organization keeps them.
+"""Retention per organization: session logs, chat (of sessions and meetings) and audit entries older than the
+organization keeps them.
 
 Run daily by Celery beat (``audit.retention_purge``). Idempotent: a second run the same day finds nothing older and
 records nothing. Each purge that removed something is itself recorded in the audit log.
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from meetings.models import MeetingMessage
 from orgs.models import Organization
 from sessions.models import ChatMessage, SessionEvent
 
@@ -30,6 +32,9 @@ def retention_purge(*, organization: Organization, now: datetime | None = None) 
             cutoff = now - timedelta(days=organization.chat_retention_days)
             lines = ChatMessage.objects.for_org(organization).filter(created_at__lt=cutoff).delete()[0]
             counts["chat_lines"] = lines + events.filter(type=CHAT, created_at__lt=cutoff).delete()[0]
+            counts["meeting_chat_lines"] = (
+                MeetingMessage.objects.for_org(organization).filter(created_at__lt=cutoff).delete()[0]
+            )
         if organization.session_log_retention_days:
             cutoff = now - timedelta(days=organization.session_log_retention_days)
             counts["session_events"] = events.filter(~Q(type=CHAT), created_at__lt=cutoff).delete()[0]

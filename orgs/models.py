@@ -122,7 +122,11 @@ class Organization(models.Model):
 
     # Said to the customer before they consent (recordings); "off" until an admin decides otherwise.
     recording_policy = models.CharField(
-        _("recording of support sessions"), max_length=16, choices=RecordingPolicy.choices, default=RecordingPolicy.OFF
+        _("recording of support sessions"),
+        max_length=16,
+        choices=RecordingPolicy.choices,
+        default=RecordingPolicy.OFF,
+        db_default=RecordingPolicy.OFF,  # rows written by older code (an old migration's models) get it too
     )
     deletion_requested_at = models.DateTimeField(_("deletion requested"), null=True, blank=True)
     purge_after = models.DateTimeField(_("purge after"), null=True, blank=True)

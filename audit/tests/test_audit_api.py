@@ -203,13 +203,13 @@ def test_retention_purges_old_logs_and_chat_once_and_records_it(acme, bob):
     acme.chat_retention_days = 30
     acme.session_log_retention_days = 90
     acme.save()
-    assert retention_purge(organization=acme) == {"chat_lines": 2, "session_events": 0}
+    assert retention_purge(organization=acme) == {"chat_lines": 2, "meeting_chat_lines": 0, "session_events": 0}
     assert list(SessionEvent.objects.for_org(acme).filter(type="chat").values_list("data", flat=True)) == [
         {"text": "today"}
     ]
     entry = AuditEntry.objects.for_org(acme).get(action="retention.purged")
     assert entry.data["chat_lines"] == 2
-    assert retention_purge(organization=acme) == {"chat_lines": 0, "session_events": 0}
+    assert retention_purge(organization=acme) == {"chat_lines": 0, "meeting_chat_lines": 0, "session_events": 0}
     assert AuditEntry.objects.for_org(acme).filter(action="retention.purged").count() == 1
     assert SupportSession.objects.for_org(acme).filter(pk=session.pk).exists()
 

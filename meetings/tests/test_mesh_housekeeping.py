@@ -91,3 +91,21 @@ def test_with_livekit_the_socket_does_not_meter(settings, acme):
     services.mesh_leave(participant, None)
     participant.refresh_from_db()
     assert participant.state == MeetingParticipant.State.ADMITTED and participant.minutes_counted == 0
+
+
+def test_meeting_chat_follows_the_organizations_chat_retention(mesh, acme):
+    from audit.retention import retention_purge
+    from meetings.models import MeetingMessage
+
+    meeting = live_meeting(acme)
+    participant = MeetingParticipantFactory(meeting=meeting, state=MeetingParticipant.State.ADMITTED)
+    old = services.chat_post(participant, "from last year")
+    services.chat_post(participant, "from today")
+    MeetingMessage.objects.for_org(acme).filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=400))
+    acme.chat_retention_days = 365
+    acme.save(update_fields=["chat_retention_days"])
+    assert retention_purge(organization=acme)["meeting_chat_lines"] == 1
+    assert [m.text for m in services.chat_history(meeting)] == ["from today"]
+    assert (
+        AuditEntry.objects.for_org(acme).filter(action="retention.purged").latest("seq").data["meeting_chat_lines"] == 1
+    )
