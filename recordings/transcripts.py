@@ -97,6 +97,9 @@ def transcript_put(
     return transcript
 
 
+SEARCH_CONFIG = "english"  # PostgreSQL's text search configuration: English stemming ("printers" finds "printer")
+
+
 @dataclass(frozen=True)
 class Hit:
     transcript: Transcript
@@ -123,8 +126,9 @@ def transcript_search(ctx: OrgContext, query: str, *, limit: int = 20) -> list[H
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
-        found = found.annotate(document=SearchVector("text")).filter(
-            document=SearchQuery(query, search_type="websearch")
+        # The same expression as the GIN index of migration 0003 (recordings_transcript_text_search), so it is used.
+        found = found.annotate(document=SearchVector("text", config=SEARCH_CONFIG)).filter(
+            document=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
         )
     else:
         for word in words:

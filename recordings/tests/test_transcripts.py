@@ -89,3 +89,29 @@ def test_a_transcript_needs_a_complete_recording_and_a_search_needs_words(acme, 
     assert response.status_code == 409 and response.json()["error"]["code"] == "recording_not_complete"
     for q in ["", "   ", "!!!", "x" * 201]:
         assert client.get("/api/v1/recordings/search", {"q": q}).status_code == 400
+
+
+def test_on_postgresql_the_search_uses_its_gin_index(recording, bob):
+    from django.db import connection
+
+    from orgs.tenancy import org_context_for_user
+    from recordings import transcripts
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the full-text index exists on PostgreSQL only (SQLite searches with LIKE)")
+    client_for(bob).put(f"/api/v1/recordings/{recording.public_id}/transcript", {"vtt": VTT}, format="json")
+    ctx = org_context_for_user(bob, "acme")
+    from django.contrib.postgres.search import SearchQuery, SearchVector
+
+    # The expression transcript_search filters on, alone: the index must match it exactly for the planner to use it.
+    query = (
+        Transcript.objects.unscoped("test: the search expression alone")
+        .annotate(document=SearchVector("text", config=transcripts.SEARCH_CONFIG))
+        .filter(document=SearchQuery("printers", config=transcripts.SEARCH_CONFIG, search_type="websearch"))
+        .values("pk")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = query.explain()
+    assert "recordings_transcript_text_search" in plan
+    assert [hit.transcript.pk for hit in transcripts.transcript_search(ctx, "printers")] == [recording.transcript.pk]
