@@ -14,3 +14,12 @@ class RecordingsConfig(AppConfig):
         from . import settings_section
 
         org_views.register_settings_section("recording", settings_section.settings_section())
+
+        from orgs import privacy as org_privacy
+
+        from . import privacy
+
+        org_privacy.register_personal_data(
+            "recordings",
+            org_privacy.PersonalData(export=privacy.export_recordings, before_erasure=privacy.pseudonymize),
+        )

@@ -109,3 +109,33 @@ def test_meeting_chat_follows_the_organizations_chat_retention(mesh, acme):
     assert (
         AuditEntry.objects.for_org(acme).filter(action="retention.purged").latest("seq").data["meeting_chat_lines"] == 1
     )
+
+
+def test_a_persons_meetings_and_recordings_are_in_their_export_and_erased_to_a_label(mesh, acme, bob):
+    from orgs.privacy import user_erase, user_export
+    from recordings.models import Recording
+    from recordings.tests.factories import RecordingFactory
+    from sessions.tests.factories import SupportSessionFactory
+
+    meeting = live_meeting(acme, host=bob, host_label="Bob Agent")
+    place = MeetingParticipantFactory(
+        meeting=meeting, user=bob, display_name="Bob Agent", role=MeetingParticipant.Role.HOST
+    )
+    services.chat_post(place, "Let us start")
+    recording = RecordingFactory(
+        organization=acme,
+        session=SupportSessionFactory(organization=acme, agent=bob, active=True),
+        started_by=bob,
+        started_by_label="Bob Agent",
+    )
+    export = user_export(user=bob)
+    [mine] = export["meetings"]
+    assert (mine["meeting"], mine["role"], mine["chat"][0]["text"]) == (meeting.public_id, "host", "Let us start")
+    assert [r["id"] for r in export["recordings"]] == [recording.public_id]
+
+    user_erase(user=bob, actor=bob)
+    meeting.refresh_from_db()
+    place = MeetingParticipant.objects.for_org(acme).get(pk=place.pk)
+    assert "Bob" not in meeting.host_label and "Bob" not in place.display_name
+    assert "Bob" not in services.chat_history(meeting)[0].sender_name  # the line stays with the meeting
+    assert "Bob" not in Recording.objects.for_org(acme).get(pk=recording.pk).started_by_label
