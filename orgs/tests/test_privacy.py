@@ -76,6 +76,8 @@ def test_export_holds_exactly_the_listed_data_and_no_secret(bobs_things, acme, g
         "chat_lines",
         "push_registrations",
         "push_preferences",
+        "meetings",
+        "recordings",
     }
     assert data["chat_lines"] == []  # the chat lines bob wrote as an agent (sessions.chat): none here
     assert data["profile"]["id"] == bob.public_id and data["profile"]["email"] == "bob@acme.test"
