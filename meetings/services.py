@@ -105,6 +105,16 @@ def require_host(org: OrgContext, meeting: Meeting) -> None:
         raise Forbidden(_("Only the meeting's host (or an owner or admin) can do this."), code="not_meeting_host")
 
 
+def _current(meeting: Meeting) -> Meeting:
+    """The meeting as it is now, locked for this transaction."""
+    return (
+        Meeting.objects.for_org(meeting.organization)
+        .select_for_update()
+        .select_related("host", "organization")
+        .get(pk=meeting.pk)
+    )
+
+
 def _require_open(meeting: Meeting) -> None:
     if meeting.status == Meeting.Status.ENDED:
         raise Conflict(_("This meeting has ended."), code="meeting_ended")
@@ -239,7 +249,7 @@ def meeting_join(*, org: OrgContext, meeting: Meeting, actor: Actor, name: str =
         if participant.state == MeetingParticipant.State.REMOVED:
             raise RemovedFromMeeting(_("The host removed you from this meeting."))
         if participant.state == MeetingParticipant.State.LEFT:
-            _admit_new(meeting, is_the_host=is_the_host)
+            _require_room_for_one_more(meeting)  # someone admitted before comes back, even into a locked meeting
         participant.state = MeetingParticipant.State.ADMITTED
         if name:
             participant.display_name = name
@@ -422,6 +432,7 @@ def participant_mute(
 
 @transaction.atomic
 def meeting_lock(*, org: OrgContext, meeting: Meeting, actor: Actor, locked: bool = True) -> Meeting:
+    meeting = _current(meeting)  # the caller's copy may be old (a socket holds one for its whole life)
     require_host(org, meeting)
     _require_open(meeting)
     if meeting.locked == locked:
@@ -470,6 +481,7 @@ def _finish(meeting: Meeting, at: datetime) -> None:
 @transaction.atomic
 def meeting_end(*, org: OrgContext, meeting: Meeting, actor: Actor) -> Meeting:
     """End for everyone: LiveKit closes the room (disconnecting all), every stint is metered."""
+    meeting = _current(meeting)
     require_host(org, meeting)
     _require_open(meeting)
     if meeting.status == Meeting.Status.LIVE and livekit.configured():
@@ -585,8 +597,8 @@ def participant_for_socket(
 
 @transaction.atomic
 def mesh_enter(participant: MeetingParticipant, actor: Actor) -> MeetingParticipant:
-    """The participant's socket opens: they must be admitted (someone who left comes back through the same checks
-    as a newcomer: lock, plan, the mesh's size); their stint in the room starts now."""
+    """The participant's socket opens: they must be admitted (someone who left comes back if the meeting has room for
+    them, locked or not: the host removes whoever should stay out); their stint in the room starts now."""
     meeting = Meeting.objects.for_org(participant.organization).select_for_update().get(pk=participant.meeting_id)
     participant = (
         MeetingParticipant.objects.for_org(participant.organization)
@@ -600,7 +612,8 @@ def mesh_enter(participant: MeetingParticipant, actor: Actor) -> MeetingParticip
     if participant.state == MeetingParticipant.State.LOBBY:
         raise Forbidden(_("The host has not admitted you yet."), code="in_lobby")
     if participant.state == MeetingParticipant.State.LEFT:
-        _admit_new(meeting, is_the_host=participant.role == MeetingParticipant.Role.HOST)
+        # Admitted before (a reload, a network blip): back in, locked or not, if the meeting has room.
+        _require_room_for_one_more(meeting)
         participant.state = MeetingParticipant.State.ADMITTED
     if uses_sfu():  # LiveKit's webhooks say when they are in the room, and meter it
         participant.save(update_fields=["state"])

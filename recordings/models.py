@@ -24,7 +24,7 @@ class Recording(OrgOwnedModel):
     class Status(models.TextChoices):
         UPLOADING = "uploading", _("Uploading")
         COMPLETE = "complete", _("Complete")
-        # Reserved for uploads the server gives up on; nothing sets it yet (an unfinished upload stays uploading).
+        # An upload abandoned without a single chunk, or a meeting recording the SFU's egress could not finish.
         FAILED = "failed", _("Failed")
         # Deleted by a person or by the retention purge: the row stays as the record, the bytes are gone.
         PURGED = "purged", _("Purged")
@@ -33,10 +33,18 @@ class Recording(OrgOwnedModel):
         DELETED = "deleted", _("Deleted")
         RETENTION = "retention", _("Retention period ended")
 
-    CONTENT_TYPES = ("video/webm",)
+    CONTENT_TYPES = ("video/webm", "video/mp4")
 
     public_id = models.CharField(max_length=40, unique=True, default=_recording_id, editable=False)
-    session = models.ForeignKey("support.SupportSession", on_delete=models.CASCADE, related_name="recordings")
+    # A recording is of a support session (the agent's browser uploads it) or of a meeting (LiveKit's egress writes
+    # it to the same bucket): exactly one of the two.
+    session = models.ForeignKey(
+        "support.SupportSession", on_delete=models.CASCADE, related_name="recordings", null=True, blank=True
+    )
+    meeting = models.ForeignKey(
+        "meetings.Meeting", on_delete=models.CASCADE, related_name="recordings", null=True, blank=True
+    )
+    egress_id = models.CharField(max_length=64, blank=True, db_index=True)
     # The person may later be erased: the recording keeps the snapshot of who started it.
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -61,6 +69,13 @@ class Recording(OrgOwnedModel):
         indexes = [
             models.Index(fields=["organization", "created_at"], name="recording_org_created"),
             models.Index(fields=["status", "purge_after"], name="recording_status_purge"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(session__isnull=False, meeting__isnull=True)
+                | models.Q(session__isnull=True, meeting__isnull=False),
+                name="recording_of_a_session_or_a_meeting",
+            )
         ]
 
     def __str__(self) -> str:

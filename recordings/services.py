@@ -63,22 +63,53 @@ def chunk_max_bytes() -> int:
 
 
 def _audit(recording: Recording, action: str, actor: Actor, data: dict | None = None) -> None:
+    if recording.session_id:
+        label, source = recording.session.customer_name, {"session_id": recording.session.public_id}
+    else:
+        label, source = recording.meeting.title, {"meeting_id": recording.meeting.public_id}
     audit_record(
         organization=recording.organization,
         action=action,
         actor=actor,
         target=recording,
-        target_label=recording.session.customer_name,
+        target_label=label,
         ip=actor.ip,
-        data={"session_id": recording.session.public_id, **(data or {})},
+        data={**source, **(data or {})},
     )
+
+
+def log(recording: Recording, event_type: str, actor: Actor, data: dict) -> None:
+    """A line in the session's log for a session's recording (a meeting has no log: its audit entry says it)."""
+    if recording.session_id:
+        session_services.session_log(recording.session, event_type, actor, data, audit=False)
+
+
+def announce(recording: Recording, state: str) -> None:
+    """After commit: both ends of the session, or everyone in the meeting, see the recording indicator change."""
+    recording_id = recording.public_id
+    if recording.session_id:
+        session_id = recording.session.public_id
+        transaction.on_commit(lambda: live.session_recording(session_id, state=state, recording_id=recording_id))
+    else:
+        from meetings import live as meeting_live
+
+        meeting_live.announce(
+            recording.meeting, {"type": "meeting.recording", "state": state, "recording": recording_id}
+        )
+
+
+def require_uploaded_by_a_browser(recording: Recording) -> None:
+    if recording.meeting_id:
+        raise Conflict(
+            _("A meeting's recording is written by the SFU; it takes no uploads."), code="recorded_by_the_sfu"
+        )
 
 
 def _locked(recording: Recording) -> Recording:
     return (
         Recording.objects.for_org(recording.organization)
         .select_for_update()
-        .select_related("session", "organization")
+        .select_related("session", "meeting", "organization")
         .get(pk=recording.pk)
     )
 
@@ -116,8 +147,7 @@ def recording_start(*, org: OrgContext, session: SupportSession, actor: Actor) -
         session, "recording_started", actor, {"recording_id": recording.public_id}, audit=False
     )
     _audit(recording, "recording.started", actor)
-    session_id = session.public_id
-    transaction.on_commit(lambda: live.session_recording(session_id, state="started", recording_id=recording.public_id))
+    announce(recording, "started")
     return recording
 
 
@@ -175,6 +205,7 @@ def recording_chunk_put(*, recording: Recording, index: int, data: bytes, sha256
     Idempotent per index: the same bytes again answer the stored chunk and ``False`` (nothing changed); other bytes
     for a stored index are a 409. Refused, with nothing stored: a body that does not match its hash (400), an empty
     or oversized chunk (400, 413), a recording no longer uploading (409), the plan's storage full (402)."""
+    require_uploaded_by_a_browser(recording)
     sha256 = sha256.lower()
     if not 0 <= index < MAX_CHUNKS:
         raise ApplicationError(
@@ -278,6 +309,7 @@ def recording_complete(*, recording: Recording, chunk_count: int, sha256: str, a
     """Assemble chunks ``0 .. chunk_count-1`` into the recording's object, check the whole file hashes to ``sha256``,
     and mark it complete: metered, its purge date set by the plan's retention, audited. Completing again with the same
     figures answers the same recording."""
+    require_uploaded_by_a_browser(recording)
     sha256 = sha256.lower()
     if recording.status == Recording.Status.COMPLETE:
         return _already_complete(recording, chunk_count, sha256)
@@ -351,12 +383,11 @@ def recording_complete(*, recording: Recording, chunk_count: int, sha256: str, a
             agent_name=locked.started_by_label,
         )
         data = {"recording_id": locked.public_id, "size_bytes": size, "sha256": sha256, "chunk_count": chunk_count}
-        session_services.session_log(locked.session, "recording_completed", actor, data, audit=False)
+        log(locked, "recording_completed", actor, data)
         _audit(locked, "recording.completed", actor, data)
         chunk_keys = [chunk.storage_key for chunk in chunks]
         transaction.on_commit(lambda: _delete_objects(chunk_keys))
-        session_id, recording_id = locked.session.public_id, locked.public_id
-        transaction.on_commit(lambda: live.session_recording(session_id, state="stopped", recording_id=recording_id))
+        announce(locked, "stopped")
         if settings.CONNECT_STT_URL:
             from .tasks import transcribe  # imported here: the task's module imports this one
 
@@ -517,7 +548,7 @@ def _salvage(recording: Recording) -> str:
                 return "skipped"
             Recording.objects.for_org(locked.organization).filter(pk=locked.pk).update(status=Recording.Status.FAILED)
             data = {"recording_id": locked.public_id, "reason": "abandoned without any chunk"}
-            session_services.session_log(locked.session, "recording_failed", SYSTEM, data, audit=False)
+            log(locked, "recording_failed", SYSTEM, data)
             _audit(locked, "recording.failed", SYSTEM, data)
         return "failed"
     storage = store.recordings_storage()
@@ -527,12 +558,11 @@ def _salvage(recording: Recording) -> str:
             whole.update(block)
     recording_complete(recording=recording, chunk_count=usable, sha256=whole.hexdigest(), actor=SYSTEM)
     if dropped:
-        session_services.session_log(
-            recording.session,
+        log(
+            recording,
             "recording_salvaged",
             SYSTEM,
             {"recording_id": recording.public_id, "kept_chunks": usable, "dropped_chunks": len(dropped)},
-            audit=False,
         )
     return "completed"
 
@@ -544,7 +574,7 @@ def recordings_salvage_abandoned(now: datetime | None = None) -> dict[str, int]:
     cutoff = now - timedelta(seconds=settings.CONNECT_RECORDING_ABANDON_SECONDS)
     stale = (
         Recording.objects.unscoped("beat sweep: abandoned uploads of every organization")
-        .filter(status=Recording.Status.UPLOADING, created_at__lt=cutoff)
+        .filter(status=Recording.Status.UPLOADING, created_at__lt=cutoff, session__isnull=False)
         .exclude(chunks__created_at__gte=cutoff)
         .select_related("organization", "session", "started_by")
         .order_by("created_at")[:PURGE_BATCH]

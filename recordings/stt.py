@@ -18,12 +18,11 @@ import openai
 from django.conf import settings
 from django.db import transaction
 
-from sessions import services as session_services
 from sessions.services import Actor
 
 from . import storage as store
 from .models import Recording, Transcript
-from .services import _audit, _locked
+from .services import _audit, _locked, log
 from .transcripts import InvalidTranscript, transcript_put
 
 logger = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def _note(recording: Recording, outcome: str, data: dict) -> None:
     """``outcome`` is ``failed`` or ``skipped``: one session-log row and one audit entry saying why."""
     data = {"recording_id": recording.public_id, **data}
     with transaction.atomic():
-        session_services.session_log(recording.session, f"recording_transcription_{outcome}", STT, data, audit=False)
+        log(recording, f"recording_transcription_{outcome}", STT, data)
         _audit(recording, f"recording.transcription_{outcome}", STT, data)
 
 
@@ -120,13 +119,7 @@ def recording_transcribe(*, recording: Recording) -> Transcript | None:
             transcript = transcript_put(
                 recording=locked, vtt=str(vtt), actor=STT, source=Transcript.Source.SPEECH_TO_TEXT
             )
-            session_services.session_log(
-                locked.session,
-                "recording_transcribed",
-                STT,
-                {"recording_id": locked.public_id, "cues": transcript.cue_count},
-                audit=False,
-            )
+            log(locked, "recording_transcribed", STT, {"recording_id": locked.public_id, "cues": transcript.cue_count})
             return transcript
     except InvalidTranscript as exc:
         logger.warning("recording %s: speech-to-text answered no valid WebVTT: %s", recording.public_id, exc.message)

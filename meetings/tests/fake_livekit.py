@@ -1,6 +1,6 @@
-"""A fake LiveKit server at the HTTP boundary: it answers the room API's Twirp routes (protobuf, as livekit-api sends
-them) so the real client library runs, checks each request's bearer token with livekit-api's own verifier, and keeps
-every request it accepted for the tests to look at."""
+"""A fake LiveKit server at the HTTP boundary: it answers the room API's Twirp routes, and the Egress service's start
+and stop (protobuf, as livekit-api sends them), so the real client library runs; it checks each request's bearer token
+with livekit-api's own verifier, and keeps every request it accepted for the tests to look at."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from livekit import api
+from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk_models
 from livekit.protocol import room as lk_room
 
@@ -21,6 +22,19 @@ ROUTES = {
     "MutePublishedTrack": (lk_room.MuteRoomTrackRequest, lambda req: lk_room.MuteRoomTrackResponse()),
 }
 PREFIX = "/twirp/livekit.RoomService/"
+EGRESS_PREFIX = "/twirp/livekit.Egress/"
+EGRESS_ROUTES = {
+    "StartRoomCompositeEgress": (
+        lk_egress.RoomCompositeEgressRequest,
+        lambda req: lk_egress.EgressInfo(
+            egress_id="EG_fake", room_name=req.room_name, status=lk_egress.EgressStatus.EGRESS_STARTING
+        ),
+    ),
+    "StopEgress": (
+        lk_egress.StopEgressRequest,
+        lambda req: lk_egress.EgressInfo(egress_id=req.egress_id, status=lk_egress.EgressStatus.EGRESS_ENDING),
+    ),
+}
 
 
 @dataclass
@@ -52,8 +66,11 @@ class FakeLiveKit:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                method = self.path[len(PREFIX) :] if self.path.startswith(PREFIX) else ""
-                if method not in ROUTES:
+                if self.path.startswith(EGRESS_PREFIX):
+                    method, routes = self.path[len(EGRESS_PREFIX) :], EGRESS_ROUTES
+                else:
+                    method, routes = (self.path[len(PREFIX) :] if self.path.startswith(PREFIX) else ""), ROUTES
+                if method not in routes:
                     return self._error(404, "bad_route", "no such route")
                 auth = self.headers.get("Authorization", "")
                 if not auth.startswith("Bearer "):
@@ -62,7 +79,7 @@ class FakeLiveKit:
                     claims = api.TokenVerifier(fake.key, fake.secret).verify(auth[len("Bearer ") :])
                 except (jwt.PyJWTError, ValueError) as exc:
                     return self._error(401, "unauthenticated", str(exc))
-                request_class, answer = ROUTES[method]
+                request_class, answer = routes[method]
                 request = request_class.FromString(body)
                 fake.calls.append(Call(method, request, claims))
                 out = answer(request).SerializeToString()
