@@ -240,6 +240,40 @@ class MeetingGuestJoinView(PublicAPIView):
         return Response(_joined(participant, guest_token=guest_token))
 
 
+class MeetingInviteInput(StrictSerializer):
+    invite = serializers.CharField(max_length=200)
+
+
+class MeetingInviteOutput(serializers.Serializer):
+    title = serializers.CharField()
+    organization = serializers.CharField(source="organization.name")
+    host = serializers.CharField(source="host_label")
+    status = serializers.CharField()
+    scheduled_start = serializers.DateTimeField(allow_null=True)
+    locked = serializers.BooleanField()
+
+
+class MeetingInviteView(PublicAPIView):
+    """What an invite link opens, for the guest page to show before asking a name."""
+
+    @extend_schema(
+        request=MeetingInviteInput,
+        responses=MeetingInviteOutput,
+        summary="What a meeting's invite link opens (no sign-in)",
+        operation_id="meetings_invite_preview",
+        description="The meeting's title, organization and host, so a guest knows who invites them before giving "
+        "a name. `404 invalid_invite`; `429 rate_limited` after repeated wrong links from one address.",
+    )
+    @no_store
+    def post(self, request):
+        data = MeetingInviteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        meeting = services.meeting_for_invite(
+            invite=data.validated_data["invite"], actor=Actor.from_request(request, "customer")
+        )
+        return Response(MeetingInviteOutput(meeting).data)
+
+
 class _HostControlView(_OneMeetingView):
     required_scopes = {"POST": "meetings:write"}
 

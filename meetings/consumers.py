@@ -44,7 +44,7 @@ from .models import MeetingParticipant
 logger = logging.getLogger(__name__)
 
 MAX_SIGNAL_CHARS = protocol.MAX_SDP_CHARS
-HOST_COMMANDS = frozenset({"admit", "remove", "mute", "lock", "end"})
+HOST_COMMANDS = frozenset({"admit", "remove", "mute", "lock", "end", "record"})
 CLIENT_TYPES = frozenset({"ping", "signal", "chat", "hand", "media"} | HOST_COMMANDS)
 
 
@@ -152,6 +152,7 @@ class MeetingConsumer(_ClosesWhenRefused, _SignalingSocket):
             },
             "ice_servers": ice_servers(participant.identity) if self.mesh else [],
             "chat": [_chat_line(m) for m in services.chat_history(meeting)],
+            "recording": services.recording_running(meeting),
             "lobby": _lobby(meeting) if self.is_host else [],
         }
 
@@ -304,6 +305,27 @@ class MeetingConsumer(_ClosesWhenRefused, _SignalingSocket):
             )
         )
 
+    async def _on_record(self, message: dict) -> None:
+        """Start (``on: true``) or stop the meeting's recording (LiveKit's egress; recordings.meeting_recordings)."""
+        on = message.get("on")
+        if not isinstance(on, bool):
+            raise ProtocolError("invalid_message", "on is true or false.")
+        from recordings import meeting_recordings
+        from recordings.models import Recording
+
+        def run() -> None:
+            meeting = self.participant.meeting
+            if on:
+                meeting_recordings.meeting_recording_start(org=self.org, meeting=meeting, actor=self.actor)
+                return
+            running = Recording.objects.for_org(meeting.organization).filter(
+                meeting=meeting, status=Recording.Status.UPLOADING
+            )
+            for recording in running.select_related("meeting", "organization"):
+                meeting_recordings.meeting_recording_stop(org=self.org, recording=recording, actor=self.actor)
+
+        await self._host(run)
+
     async def _on_end(self, message: dict) -> None:
         await self._host(lambda: services.meeting_end(org=self.org, meeting=self.participant.meeting, actor=self.actor))
 
@@ -361,6 +383,9 @@ class MeetingConsumer(_ClosesWhenRefused, _SignalingSocket):
 
     async def meeting_locked(self, event) -> None:
         await self._send({"type": "locked", "locked": event["locked"]})
+
+    async def meeting_recording(self, event) -> None:
+        await self._send({"type": "recording", "state": event["state"], "recording": event["recording"]})
 
     async def meeting_ended(self, event) -> None:
         await self._send({"type": "ended", "at": timezone.now().isoformat()})

@@ -75,18 +75,18 @@ def participant_token(*, room: str, identity: str, name: str, role: str, guests_
     )
 
 
-def _call(method: str, request) -> object:
-    """One room API call; a LiveKit that cannot be reached or refuses is ``502 sfu_unavailable``."""
+def _call(method: str, request, service: str = "room") -> object:
+    """One room (or egress) API call; a LiveKit that cannot be reached or refuses is ``502 sfu_unavailable``."""
     require_configured()
 
     async def run():
         async with api.LiveKitAPI(settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET) as lk:
-            return await getattr(lk.room, method)(request)
+            return await getattr(getattr(lk, service), method)(request)
 
     try:
         return async_to_sync(run)()
     except api.TwirpError as exc:
-        if method in ("remove_participant", "mute_published_track", "delete_room") and exc.status == 404:
+        if method in ("remove_participant", "mute_published_track", "delete_room", "stop_egress") and exc.status == 404:
             return None  # already gone from the room: nothing left to do there
         raise SFUUnavailable(_("The SFU refused the request: %(msg)s") % {"msg": exc.message}) from exc
     except Exception as exc:  # aiohttp's errors, timeouts
@@ -116,6 +116,25 @@ def mute_published_track(*, room: str, identity: str, track_sid: str, muted: boo
 
 def delete_room(*, room: str) -> None:
     _call("delete_room", api.DeleteRoomRequest(room=room))
+
+
+def start_room_egress(*, room: str, filepath: str, s3: api.S3Upload) -> str:
+    """Record the room (LiveKit's composite of everyone, as an MP4) straight into the recordings bucket at
+    ``filepath``; LiveKit's ``egress_ended`` webhook says when the file is there. Returns the egress id."""
+    info = _call(
+        "start_room_composite_egress",
+        api.RoomCompositeEgressRequest(
+            room_name=room,
+            layout="grid",
+            file_outputs=[api.EncodedFileOutput(file_type=api.EncodedFileType.MP4, filepath=filepath, s3=s3)],
+        ),
+        service="egress",
+    )
+    return info.egress_id
+
+
+def stop_egress(*, egress_id: str) -> None:
+    _call("stop_egress", api.StopEgressRequest(egress_id=egress_id), service="egress")
 
 
 def receive_webhook(body: bytes, auth_header: str):

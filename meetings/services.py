@@ -23,7 +23,6 @@ from billing import entitlements, metering
 from billing.models import Metric
 from connect import ratelimit
 from connect.errors import ApplicationError, Conflict, Forbidden, NotFound
-from connect.event_types import person_label
 from connect.ids import new_public_id, new_secret, secret_hash
 from orgs.models import Organization, Role
 from orgs.roles import role_at_least
@@ -165,7 +164,7 @@ def meeting_create(
         room_name=public_id,
         title=title,
         host=org.user,
-        host_label=person_label(org.user) if org.user else actor.label,
+        host_label=(org.user.get_full_name() or org.user.email) if org.user else actor.label,
         scheduled_start=scheduled_start,
         scheduled_end=scheduled_end,
         guests_may_share_screen=guests_may_share_screen,
@@ -320,6 +319,18 @@ def _guest_join(*, invite: str, name: str, guest_token: str, actor: Actor) -> tu
     _audit(meeting, "guest_waiting", actor, {"participant_id": participant.public_id, "name": participant.display_name})
     live.announce(meeting, {"type": "meeting.lobby"})
     return participant, token
+
+
+def meeting_for_invite(*, invite: str, actor: Actor) -> Meeting:
+    """What a guest's invite link opens (shown before they give their name: who invites, to what). Wrong links are
+    rate-limited per address, as on joining."""
+    return ratelimit.guarded(
+        [f"meeting-invite-fail:ip:{actor.ip}"],
+        lambda: _meeting_for_invite(invite),
+        limit=settings.CONNECT_CODE_ATTEMPTS_PER_MINUTE,
+        message=_("Too many wrong invite links. Wait a minute and try again."),
+        counts=lambda exc: exc.code in WRONG_INVITE_ERRORS,
+    )
 
 
 def meeting_guest_join(
@@ -503,7 +514,7 @@ def _moment(seconds: int) -> datetime:
 def webhook_handle(*, body: bytes, auth_header: str) -> bool:
     """Apply one verified LiveKit event; False when it changed nothing (a replay, an unknown room or event)."""
     event = livekit.receive_webhook(body, auth_header)
-    room = event.room.name
+    room = event.room.name or event.egress_info.room_name
     meeting = (
         Meeting.objects.unscoped(WEBHOOK_REASON).select_related("organization").filter(room_name=room).first()
         if room
@@ -541,6 +552,10 @@ def webhook_handle(*, body: bytes, auth_header: str) -> bool:
             if participant.state == MeetingParticipant.State.ADMITTED:
                 participant.state = MeetingParticipant.State.LEFT
                 participant.save(update_fields=["state"])
+    elif event.event == "egress_ended":
+        from recordings.meeting_recordings import egress_ended  # recordings builds on meetings, not the other way
+
+        egress_ended(event.egress_info)
     elif event.event == "room_finished" and meeting.status != Meeting.Status.ENDED:
         _finish(meeting, at)
         audit_record(
@@ -709,3 +724,8 @@ def end_empty_meetings(now: datetime | None = None) -> int:
             live.announce(meeting, {"type": "meeting.ended"})
             ended += 1
     return ended
+
+
+def recording_running(meeting: Meeting) -> bool:
+    """Whether LiveKit is recording the meeting now (recordings.meeting_recordings): everyone's page shows it."""
+    return meeting.recordings.filter(status="uploading").exists()

@@ -8,6 +8,7 @@ from . import api, invitation_api, views
 api_urlpatterns = [
     path("meetings", api.MeetingListView.as_view(), name="meetings"),
     path("meetings/join", api.MeetingGuestJoinView.as_view(), name="meeting-guest-join"),
+    path("meetings/invite", api.MeetingInviteView.as_view(), name="meeting-invite"),
     path("meetings/livekit/webhook", api.MeetingWebhookView.as_view(), name="meeting-livekit-webhook"),
     path("meetings/<public_id:meeting_id>", api.MeetingDetailView.as_view(), name="meeting"),
     path("meetings/<public_id:meeting_id>/join", api.MeetingJoinView.as_view(), name="meeting-join"),

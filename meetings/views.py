@@ -18,6 +18,7 @@ from django.views import View
 
 from connect.errors import ApplicationError
 from orgs.views import OrgScopedMixin
+from recordings.models import Recording
 from sessions.services import Actor
 
 from . import services
@@ -141,6 +142,9 @@ class MeetingDetailPageView(_OneMeetingPage):
                 "meeting": meeting,
                 "participants": list(meeting.participants.all()),
                 "chat": services.chat_history(meeting, limit=500) if meeting.status == Meeting.Status.ENDED else [],
+                "recordings": list(
+                    Recording.objects.for_org(meeting.organization).filter(meeting=meeting).order_by("created_at")
+                ),
                 "invite_url": guest_join_url(invite) if invite and is_host else "",
                 "is_host": is_host,
                 "can_write": self.has_scope("meetings:write"),
@@ -224,5 +228,9 @@ def guest_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "meetings/guest.html",
-        {"join_api": "/api/v1/meetings/join", "livekit_url": settings.LIVEKIT_URL if services.uses_sfu() else ""},
+        {
+            "join_api": "/api/v1/meetings/join",
+            "invite_api": "/api/v1/meetings/invite",
+            "livekit_url": settings.LIVEKIT_URL if services.uses_sfu() else "",
+        },
     )

@@ -35,7 +35,12 @@ class RecordingStartedByOutput(serializers.Serializer):
 
 class RecordingOutput(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id")
-    session_id = serializers.CharField(source="session.public_id")
+    session_id = serializers.CharField(
+        source="session.public_id", default=None, allow_null=True, help_text="The support session recorded, or null."
+    )
+    meeting_id = serializers.CharField(
+        source="meeting.public_id", default=None, allow_null=True, help_text="The meeting recorded, or null."
+    )
     started_by = RecordingStartedByOutput(source="*")
     chunks_received = serializers.SerializerMethodField(
         help_text="Indexes of the chunks stored so far: a resumed upload sends only the others."
@@ -47,6 +52,7 @@ class RecordingOutput(serializers.ModelSerializer):
         fields = [
             "id",
             "session_id",
+            "meeting_id",
             "status",
             "content_type",
             "size_bytes",
@@ -127,15 +133,20 @@ class RecordingListView(_RecordingView):
 
     @extend_schema(
         summary="Recordings",
-        description="Recordings of the sessions the caller may see, newest first.",
+        description="Recordings of the sessions the caller may see, and of the organization's meetings, newest first.",
         operation_id="recordings_list",
         responses=RecordingOutput(many=True),
-        parameters=[OpenApiParameter("session_id", str, description="Only this session's recordings.")],
+        parameters=[
+            OpenApiParameter("session_id", str, description="Only this session's recordings."),
+            OpenApiParameter("meeting_id", str, description="Only this meeting's recordings."),
+        ],
     )
     def get(self, request):
         queryset = self.get_queryset()
         if request.query_params.get("session_id"):
             queryset = queryset.filter(session__public_id=request.query_params["session_id"])
+        if request.query_params.get("meeting_id"):
+            queryset = queryset.filter(meeting__public_id=request.query_params["meeting_id"])
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(RecordingOutput(page, many=True).data)
 
@@ -312,8 +323,9 @@ class RecordingTranscriptOutput(serializers.Serializer):
 
 class RecordingSearchHit(serializers.Serializer):
     recording = serializers.CharField(source="transcript.recording.public_id")
-    session = serializers.CharField(source="transcript.recording.session.public_id")
-    customer_name = serializers.CharField(source="transcript.recording.session.customer_name")
+    session = serializers.CharField(source="transcript.recording.session.public_id", default=None, allow_null=True)
+    meeting = serializers.CharField(source="transcript.recording.meeting.public_id", default=None, allow_null=True)
+    customer_name = serializers.CharField(source="transcript.recording.session.customer_name", default="")
     recorded_at = serializers.DateTimeField(source="transcript.recording.created_at")
     start = serializers.FloatField(source="cue.start", allow_null=True, default=None)
     snippet = serializers.CharField(source="cue.text", allow_null=True, default=None)
@@ -370,3 +382,53 @@ class RecordingSearchView(OrgAPIView):
     def get(self, request):
         hits = transcripts.transcript_search(self.org, request.query_params.get("q", ""))
         return Response(RecordingSearchHit(hits, many=True).data)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class MeetingRecordingsView(OrgAPIView):
+    """Start recording a meeting: LiveKit's egress writes it into the recordings bucket."""
+
+    model = Recording
+    lookup_url_kwarg = "meeting_id"  # names no recording: OPTIONS and the schema never find one here
+    required_scopes = {"POST": "meetings:write"}
+    serializer_class = RecordingOutput
+
+    @extend_schema(
+        request=None,
+        responses={201: RecordingOutput},
+        summary="Start recording a meeting (host)",
+        description="LiveKit records the room (everyone, as an MP4) straight into the recordings bucket; the recording "
+        "is `uploading` until LiveKit's `egress_ended` webhook says the file is written. `409 sfu_required` without "
+        "LiveKit, `409 object_storage_required` without S3, `409 meeting_not_live`, `409 already_recording`, "
+        "`403 recording_disabled` (the organization's policy), `403 not_meeting_host`, `402 plan_limit`.",
+    )
+    def post(self, request, meeting_id: str):
+        from meetings.services import meeting_for
+
+        from . import meeting_recordings
+
+        recording = meeting_recordings.meeting_recording_start(
+            org=self.org, meeting=meeting_for(self.org, meeting_id), actor=_acting(request, self.org)
+        )
+        found = selectors.recording_for(self.org, recording.public_id, SessionAction.VIEW)
+        return Response(RecordingOutput(found).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[ORG_HEADER_PARAMETER])
+class MeetingRecordingStopView(_RecordingView):
+    required_scopes = {"POST": "meetings:write"}
+
+    @extend_schema(
+        request=None,
+        responses=RecordingOutput,
+        summary="Stop recording a meeting (host)",
+        description="LiveKit finishes the file; the recording becomes `complete` when its webhook arrives. "
+        "`409 not_a_meeting_recording` for a support session's recording (the agent's browser stops those).",
+    )
+    def post(self, request, recording_id: str):
+        from . import meeting_recordings
+
+        recording = meeting_recordings.meeting_recording_stop(
+            org=self.org, recording=self.recording(SessionAction.VIEW), actor=_acting(request, self.org)
+        )
+        return Response(RecordingOutput(recording).data)

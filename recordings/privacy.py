@@ -16,14 +16,15 @@ def export_recordings(user) -> list[dict[str, Any]]:
     made = (
         Recording.objects.unscoped(CROSSES_FOR_THE_PERSON)
         .filter(started_by=user)
-        .select_related("organization", "session")
+        .select_related("organization", "session", "meeting")
         .order_by("created_at")
     )
     return [
         {
             "id": r.public_id,
             "organization": org_ref(r.organization),
-            "session": r.session.public_id,
+            "session": r.session.public_id if r.session_id else None,
+            "meeting": r.meeting.public_id if r.meeting_id else None,
             "status": r.status,
             "size_bytes": r.size_bytes,
             "created_at": iso(r.created_at),

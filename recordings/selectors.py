@@ -1,9 +1,10 @@
-"""Reads of recordings. Who may see or act on a recording is who may on its session (``sessions.selectors``): one
-rule for both, so a recording never shows more than the session it was made in."""
+"""Reads of recordings. Who may see or act on a session's recording is who may on its session (``sessions.selectors``):
+one rule for both, so a recording never shows more than the session it was made in. A meeting's recording is seen by
+whoever may see the meeting (the organization's members), and deleted by its host, owners and admins."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from connect.errors import NotFound
@@ -12,18 +13,24 @@ from sessions.selectors import SessionAction, session_check_access, sessions_vis
 
 from .models import Recording, RecordingChunk
 
+MEETINGS_READ = "meetings:read"
+
 
 def _with_chunks(queryset: QuerySet[Recording]) -> QuerySet[Recording]:
     """The indexes received come with each recording: one query for a whole page."""
-    return queryset.select_related("session", "started_by", "organization").prefetch_related(
+    return queryset.select_related("session", "meeting", "started_by", "organization").prefetch_related(
         Prefetch("chunks", queryset=RecordingChunk.objects.only("id", "recording_id", "index").order_by("index"))
     )
 
 
 def recordings_visible(ctx: OrgContext, queryset: QuerySet[Recording] | None = None) -> QuerySet[Recording]:
-    """The recordings of the sessions ``ctx`` may view."""
+    """The recordings of the sessions ``ctx`` may view, and of the organization's meetings when it may see those
+    (every member may: meetings.services.meeting_for)."""
     queryset = (queryset if queryset is not None else Recording.objects.all()).for_org(ctx.organization)
-    return _with_chunks(queryset.filter(session__in=sessions_visible(ctx).values("pk")))
+    visible = Q(session__in=sessions_visible(ctx).values("pk"))
+    if ctx.has_scope(MEETINGS_READ):
+        visible |= Q(meeting__isnull=False)
+    return _with_chunks(queryset.filter(visible))
 
 
 def recording_for(ctx: OrgContext, recording_id: str, action: SessionAction) -> Recording:
@@ -33,6 +40,14 @@ def recording_for(ctx: OrgContext, recording_id: str, action: SessionAction) -> 
         recording = get_for_org_or_404(_with_chunks(Recording.objects.all()), ctx.organization, public_id=recording_id)
     except NotFound:
         raise NotFound(_("Recording not found.")) from None
+    if recording.meeting_id:
+        if not ctx.has_scope(MEETINGS_READ):
+            raise NotFound(_("Recording not found."))
+        if action != SessionAction.VIEW:
+            from meetings.services import require_host
+
+            require_host(ctx, recording.meeting)  # 403: its host, owners and admins delete it
+        return recording
     try:
         session_check_access(ctx, recording.session, action)
     except NotFound:

@@ -121,7 +121,7 @@ def transcript_search(ctx: OrgContext, query: str, *, limit: int = 20) -> list[H
     found = (
         Transcript.objects.for_org(ctx.organization)
         .filter(recording__in=visible)
-        .select_related("recording", "recording__session")
+        .select_related("recording", "recording__session", "recording__meeting")
     )
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector

@@ -8,6 +8,7 @@ from . import api, views
 # Included under /api/v1/ by connect.urls (names stay "v1:...").
 api_urlpatterns = [
     path("sessions/<public_id:session_id>/recordings", api.SessionRecordingsView.as_view(), name="session-recordings"),
+    path("meetings/<public_id:meeting_id>/recordings", api.MeetingRecordingsView.as_view(), name="meeting-recordings"),
     path("recordings", api.RecordingListView.as_view(), name="recordings"),
     path("recordings/search", api.RecordingSearchView.as_view(), name="recording-search"),
     path("recordings/<public_id:recording_id>", api.RecordingDetailView.as_view(), name="recording"),
@@ -22,6 +23,7 @@ api_urlpatterns = [
     path(
         "recordings/<public_id:recording_id>/download", api.RecordingDownloadView.as_view(), name="recording-download"
     ),
+    path("recordings/<public_id:recording_id>/stop", api.MeetingRecordingStopView.as_view(), name="recording-stop"),
     path(
         "recordings/<public_id:recording_id>/transcript",
         api.RecordingTranscriptView.as_view(),
@@ -36,5 +38,10 @@ urlpatterns = [
         "o/<slug:org_slug>/sessions/<public_id:session_id>/recordings/<public_id:recording_id>/",
         no_store(views.RecordingPlaybackView.as_view()),
         name="recording_playback",
+    ),
+    path(
+        "o/<slug:org_slug>/recordings/<public_id:recording_id>/",
+        no_store(views.RecordingPlaybackView.as_view()),
+        name="recording_page",
     ),
 ]

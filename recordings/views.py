@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from connect.errors import Forbidden, NotFound
 from connect.nocache import no_store
+from meetings import services as meeting_services
 from orgs.views import OrgScopedMixin
 from sessions import chat
 from sessions import selectors as session_selectors
@@ -49,7 +50,7 @@ class RecordingPlaybackView(OrgScopedMixin, View):
 
     required_scope = "sessions:read"
 
-    def get(self, request: HttpRequest, session_id: str, recording_id: str) -> HttpResponse:
+    def get(self, request: HttpRequest, recording_id: str, session_id: str | None = None) -> HttpResponse:
         try:
             recording = selectors.recording_for(self.org, recording_id, SessionAction.VIEW)
         except NotFound:
@@ -57,7 +58,7 @@ class RecordingPlaybackView(OrgScopedMixin, View):
         except Forbidden as exc:
             raise PermissionDenied(exc.message) from None
         session = recording.session
-        if session.public_id != session_id:
+        if session_id is not None and (session is None or session.public_id != session_id):
             raise Http404
         url = ""
         if recording.status == Recording.Status.COMPLETE:
@@ -72,7 +73,11 @@ class RecordingPlaybackView(OrgScopedMixin, View):
                 "session": session,
                 "video_url": url,
                 "cues": [cue.as_dict() for cue in transcripts.cues_of(transcript)] if transcript else [],
-                "events": session_selectors.session_events(session),
-                "chat_lines": chat.chat_lines(session),
+                "meeting": recording.meeting,
+                "events": session_selectors.session_events(session) if session else [],
+                "chat_lines": chat.chat_lines(session) if session else [],
+                "meeting_chat": meeting_services.chat_history(recording.meeting, limit=500)
+                if recording.meeting
+                else [],
             },
         )

@@ -16,6 +16,7 @@ PUBLIC_OPERATIONS = {
     "/api/v1/join/attend",
     "/api/v1/machines/enroll",
     "/api/v1/meetings/join",
+    "/api/v1/meetings/invite",
     "/api/v1/meetings/livekit/webhook",
 }
 ALL_SCHEMES = {"nativeToken", "apiKey", "oauth2", "cookieAuth"}

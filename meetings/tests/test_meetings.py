@@ -318,3 +318,13 @@ def test_the_list_runs_a_constant_number_of_queries(alice, acme):
     with CaptureQueriesContext(connection) as five:
         assert len(client.get("/api/v1/meetings").json()["results"]) == 5
     assert len(five) == len(one)
+
+
+def test_an_invite_link_shows_who_invites_to_what_and_a_wrong_one_is_refused(alice, settings):
+    settings.LIVEKIT_URL = ""
+    meeting = create(alice, title="Printer rollout")
+    shown = client_for(None).post("/api/v1/meetings/invite", {"invite": meeting["invite"]}, format="json")
+    assert shown.status_code == 200
+    assert shown.json()["title"] == "Printer rollout" and shown.json()["organization"] == "Acme Inc"
+    wrong = client_for(None).post("/api/v1/meetings/invite", {"invite": "mti_wrong"}, format="json")
+    assert wrong.status_code == 404 and error(wrong)["code"] == "invalid_invite"

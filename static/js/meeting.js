@@ -395,6 +395,9 @@ function handle(message, livekit) {
       $("connection").textContent = t.connected;
       $("connection").classList.add("ok");
       for (const element of document.querySelectorAll(".host-only")) element.hidden = !state.host;
+      // Only the SFU can record a meeting: no server sees a mesh's media.
+      for (const element of document.querySelectorAll(".sfu-only")) element.hidden ||= state.mode !== "livekit";
+      setRecording(message.recording);
       // A guest shares a screen only where the host allowed it (the server refuses it otherwise).
       $("share").hidden = state.me.role === "guest" && !message.meeting.guests_may_share_screen;
       setLocked(message.meeting.locked);
@@ -452,6 +455,9 @@ function handle(message, livekit) {
     case "locked":
       setLocked(message.locked);
       break;
+    case "recording":
+      setRecording(message.state === "started");
+      break;
     case "muted": {
       const audio = audioTrack();
       if (audio) audio.enabled = false;
@@ -468,6 +474,12 @@ function handle(message, livekit) {
       if (!["removed_from_meeting", "in_lobby"].includes(message.code)) note(message.message);
       break;
   }
+}
+
+function setRecording(on) {
+  state.recording = Boolean(on);
+  $("meeting-rec").hidden = !state.recording;
+  $("record").textContent = state.recording ? t.stopRecord : t.record;
 }
 
 function setLocked(locked) {
@@ -518,6 +530,7 @@ function wireControls() {
     renderPeople();
   });
   $("lock").addEventListener("click", () => send({ type: "lock", locked: !state.locked }));
+  $("record").addEventListener("click", () => send({ type: "record", on: !state.recording }));
   $("end-all").addEventListener("click", () => {
     if (confirm(t.confirmEnd)) send({ type: "end" });
   });
@@ -580,8 +593,9 @@ async function startGuest() {
   const poll = async (token) => {
     const [response, answer] = await ask({ guest_token: token });
     if (!response.ok) {
-      sessionStorage.removeItem(key);
-      form.hidden = false;
+      const removed = answer && answer.error && answer.error.code === "removed_from_meeting";
+      if (!removed) sessionStorage.removeItem(key); // removed stays removed in this browser, reload or not
+      form.hidden = removed;
       $("guest-waiting").hidden = true;
       error.hidden = false;
       error.textContent = problem(answer, response);
@@ -600,6 +614,27 @@ async function startGuest() {
     error.textContent = $("guest-note").dataset.noInvite || "This page needs the invite link you were sent.";
     return;
   }
+  // Who invites, to what: shown before the guest gives a name. A wrong link says so and asks nothing.
+  const preview = await fetch(root.dataset.inviteApi, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ invite }),
+    credentials: "omit",
+  });
+  const meeting = await preview.json();
+  if (!preview.ok) {
+    form.hidden = true;
+    error.hidden = false;
+    error.textContent = problem(meeting, preview);
+    return;
+  }
+  $("guest-title").textContent = meeting.title;
+  const who = $("guest-who");
+  who.textContent = who.dataset.text.replace("{host}", meeting.host).replace("{organization}", meeting.organization);
+  if (meeting.scheduled_start && meeting.status === "scheduled") {
+    who.textContent += " " + who.dataset.scheduled.replace("{time}", new Date(meeting.scheduled_start).toLocaleString());
+  }
+  who.hidden = false;
   const saved = sessionStorage.getItem(key);
   if (saved) {
     form.hidden = true;

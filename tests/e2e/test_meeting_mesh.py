@@ -35,6 +35,7 @@ def guest_asks(browser, invite_url: str, name: str, lines: list, width: int = 10
     page = browser.new_context(viewport={"width": width, "height": 760}).new_page()
     page.on("console", lambda m: lines.append((name, m.type, m.text)))
     page.goto(invite_url)
+    wait_until(lambda: page.locator("#guest-who").is_visible())
     page.get_by_label("Your name").fill(name)
     page.get_by_role("button", name="Ask to join").click()
     return page
@@ -55,6 +56,8 @@ def test_three_browsers_meet_without_an_sfu(product, browser, screenshot, consol
     assert "/m/join#mti_" in invite_url
 
     gus = guest_asks(browser, invite_url, "Gus Guest", console)
+    assert gus.locator("#guest-title").inner_text() == "Escalation huddle"
+    assert gus.locator("#guest-who").inner_text() == "Alice Agent of Acme Inc invites you."
     wait_until(lambda: gus.locator("#guest-waiting").is_visible())
     wait_until(lambda: "Gus Guest" in host.locator("#lobby").inner_text())
     host.locator("#lobby li", has_text="Gus Guest").get_by_role("button", name="Admit").click()
@@ -86,7 +89,7 @@ def test_three_browsers_meet_without_an_sfu(product, browser, screenshot, consol
     assert "Gina Guest" not in host.locator("#people").inner_text()
     gina.reload()
     wait_until(lambda: "removed you" in gina.locator("#guest-error").inner_text())
-    assert gina.locator("#guest-form").is_visible()  # she may not just wait: the page says she is out
+    assert gina.locator("#guest-form").is_hidden()  # nothing to ask for again: the page says she is out
     screenshot("meeting-removed-1000", gina)
 
     # Four fill the mesh (a guest waiting in the lobby counts): the fifth is told why, and what would help.
