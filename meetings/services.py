@@ -108,7 +108,7 @@ def _current(meeting: Meeting) -> Meeting:
     """The meeting as it is now, locked for this transaction."""
     return (
         Meeting.objects.for_org(meeting.organization)
-        .select_for_update()
+        .select_for_update(of=("self",))  # the host may be gone (null): lock the meeting's row alone
         .select_related("host", "organization")
         .get(pk=meeting.pk)
     )

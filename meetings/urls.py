@@ -65,6 +65,11 @@ urlpatterns = [
         name="meeting_calendar",
     ),
     path(
+        "o/<slug:org_slug>/meetings/<public_id:meeting_id>/invite-email",
+        views.MeetingInviteEmailPageView.as_view(),
+        name="meeting_invite_email",
+    ),
+    path(
         "o/<slug:org_slug>/meetings/<public_id:meeting_id>/invite",
         views.MeetingInviteRotatePageView.as_view(),
         name="meeting_invite_rotate",

@@ -23,7 +23,7 @@ from sessions.services import Actor
 
 from . import services
 from .ics import invitation_ics
-from .invitations import guest_join_url, member_meeting_url
+from .invitations import guest_join_url, member_meeting_url, send_invitations
 from .models import Meeting, MeetingParticipant
 
 INVITES_KEY = "meeting_invites"  # meeting id -> its guest link's secret, in the host's browser session
@@ -188,6 +188,36 @@ class MeetingInviteRotatePageView(_OneMeetingPage):
             _remember_invite(request, meeting, invite)
             messages.success(request, _("A new guest link is ready; the old one no longer works."))
         return redirect("meeting_detail", org_slug=self.org.organization.slug, meeting_id=meeting.public_id)
+
+
+class MeetingInviteEmailPageView(_OneMeetingPage):
+    """The host e-mails the guest link with an ``.ics`` invitation (meetings.invitations)."""
+
+    required_scope = "meetings:write"
+
+    def post(self, request: HttpRequest, meeting_id: str) -> HttpResponse:
+        meeting = self.meeting()
+        back = redirect("meeting_detail", org_slug=self.org.organization.slug, meeting_id=meeting.public_id)
+        invite = request.session.get(INVITES_KEY, {}).get(meeting.public_id)
+        if not invite:
+            messages.error(request, _("Make a new guest link first: this browser does not hold the current one."))
+            return back
+        emails = [
+            part.strip() for part in request.POST.get("emails", "").replace(";", ",").replace("\n", ",").split(",")
+        ]
+        try:
+            sent = send_invitations(
+                org=self.org,
+                meeting=meeting,
+                invite=invite,
+                emails=[email for email in emails if email],
+                actor=Actor.from_request(request, "agent", request.user),
+            )
+        except ApplicationError as exc:
+            _refusal(request, exc)
+        else:
+            messages.success(request, _("Invitation sent to %(who)s.") % {"who": ", ".join(sent)})
+        return back
 
 
 class MeetingRoomPageView(_OneMeetingPage):

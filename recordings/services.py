@@ -108,7 +108,7 @@ def require_uploaded_by_a_browser(recording: Recording) -> None:
 def _locked(recording: Recording) -> Recording:
     return (
         Recording.objects.for_org(recording.organization)
-        .select_for_update()
+        .select_for_update(of=("self",))  # the session or meeting may be null: lock the recording's row alone
         .select_related("session", "meeting", "organization")
         .get(pk=recording.pk)
     )
