@@ -95,6 +95,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Every request timed by route, method and status class for /metrics: connect.metrics.
+    "connect.metrics.http_metrics_middleware",
     # Every 429, page or API, says when to try again (Retry-After): connect.errors.
     "connect.errors.RetryAfterMiddleware",
     "connect.middleware.BodySizeLimitMiddleware",
@@ -301,6 +303,11 @@ CONNECT_OUTBOUND_ALLOWED_NETWORKS = env.list("CONNECT_OUTBOUND_ALLOWED_NETWORKS"
 # A webhook delivery claimed longer ago than this is taken to be abandoned by a dead worker (must exceed the 15 s
 # request timeout).
 CONNECT_WEBHOOK_STALE_CLAIM_SECONDS = env.int("CONNECT_WEBHOOK_STALE_CLAIM_SECONDS", default=60)
+
+# Prometheus metrics (connect.metrics, docs/operations.md): the addresses and networks /metrics answers (anyone else
+# gets a 404; empty: the endpoint is off), and the Celery queues whose depth a scrape reads from a Redis broker.
+CONNECT_METRICS_ALLOWED_IPS = env.str("CONNECT_METRICS_ALLOWED_IPS", default="127.0.0.1,::1")
+CONNECT_METRICS_CELERY_QUEUES = env.str("CONNECT_METRICS_CELERY_QUEUES", default="celery")
 
 # Push notifications to the native apps (push.providers). A provider without its settings is off: its messages are
 # recorded and dropped as "not configured". APNs uses token authentication (a .p8 key of the Apple developer account).

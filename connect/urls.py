@@ -21,6 +21,7 @@ from signaling import api as signaling_api
 from . import (
     converters,  # noqa: F401  (registers <public_id:...>)
     health,
+    metrics,
 )
 from .nocache import no_store
 
@@ -96,6 +97,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus; allowed addresses only (connect.metrics)
     path("admin/", admin.site.urls),
     path("accounts/2fa/", views_mfa.mfa_verify, name="mfa_verify"),
     path("account/security/", views_mfa.security, name="account_security"),

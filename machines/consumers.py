@@ -44,6 +44,7 @@ def _b64decode(value: str) -> bytes:
 
 
 class MachineConsumer(_SignalingSocket):
+    metrics_socket = "machine"
     machine_id = ""
     organization_pk: int | None = None
     authenticated = False

@@ -82,6 +82,7 @@ def _chat_line(message) -> dict[str, Any]:
 
 
 class MeetingConsumer(_ClosesWhenRefused, _SignalingSocket):
+    metrics_socket = "meeting"
     participant: MeetingParticipant
     org: Any = None  # a member's OrgContext (host controls); None for a guest
     joined_at = None

@@ -13,6 +13,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from connect import metrics
 from connect.errors import ApplicationError
 from orgs.access import principal_refusal, socket_keys
 from sessions import selectors as session_selectors
@@ -49,6 +50,8 @@ class _SignalingSocket(AsyncWebsocketConsumer):
 
     closing = False  # set once the connection is closing: nothing more is sent on it, no frame is handled
     _disconnected = False
+    metrics_socket = "other"  # this socket's label in connect_websocket_connections (connect.metrics)
+    _counted = False
 
     async def dispatch(self, message) -> None:
         try:
@@ -74,11 +77,19 @@ class _SignalingSocket(AsyncWebsocketConsumer):
         await self._disconnect_once(message.get("code", 1005))
         raise StopConsumer
 
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        await super().accept(subprotocol=subprotocol, headers=headers)
+        if not self._counted:
+            self._counted = True
+            metrics.socket_opened(self.metrics_socket)
+
     async def _disconnect_once(self, code: int) -> None:
         if self._disconnected:
             return
         self._disconnected = True
         self.closing = True
+        if self._counted:
+            metrics.socket_closed(self.metrics_socket)
         try:
             await self.disconnect(code)
         except Exception:
@@ -164,6 +175,7 @@ class HelloConsumer(_ClosesWhenRefused, _SignalingSocket):
     Anonymous connections are closed with code 4401.
     """
 
+    metrics_socket = "hello"
     # Nothing is ever sent to a presence connection through the channel layer: without one, a connection costs no
     # subscription in Redis and no queue in the process (thousands of agents sit here all day).
     channel_layer_alias = None
@@ -253,6 +265,7 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
     """``/ws/v1/sessions/<session_id>``: relays SDP, ICE, control and chat between the agent and the customer,
     and enforces the session's state machine. Relaying touches Redis only, never the database."""
 
+    metrics_socket = "session"
     session_id: str
     role: str
     status: str
@@ -263,6 +276,7 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
     # --- connection ------------------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        setup_started = time.monotonic()
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         header_token = _customer_authorization(self.scope)
@@ -331,6 +345,7 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
                 "heartbeat_seconds": settings.CONNECT_PRESENCE_TTL // 3,
             }
         )
+        metrics.session_ready(setup_started)
         await self._tell_peer_presence(online=True)
         if self.role == CUSTOMER and header_token:
             # The desktop agent joined as this session's customer: the customer's page on the same computer (if
@@ -506,6 +521,7 @@ class SessionConsumer(_ClosesWhenRefused, _SignalingSocket):
             {"v": PROTOCOL_VERSION, "type": name, "from": self.role, **fields},
             floor=self.sent_seq,
         )
+        metrics.message_relayed(name)
 
     async def _resume(self, last_seq: int) -> None:
         if self.delivered_seq > last_seq:

@@ -31,6 +31,7 @@ class OrgLiveConsumer(_ClosesWhenRefused, _SignalingSocket):
     """Authorized like the other sockets: a principal (cookie, bearer or ticket) of the organization holding
     ``sessions:read``; anyone else is closed (4401 anonymous, 4404 not theirs). Closes on revocation (4403)."""
 
+    metrics_socket = "org_live"
     group: str
     sees_every_session = False
     user_public_id: str | None = None

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from billing import entitlements
-from connect import events, outbound
+from connect import events, metrics, outbound
 from connect.errors import ApplicationError
 from orgs.models import Membership, Organization, Role
 
@@ -338,6 +338,7 @@ def attempt(delivery_id: int, now: datetime | None = None) -> WebhookDelivery | 
     mine = WebhookDelivery.objects.filter(endpoint=endpoint, pk=delivery.pk)
     if not endpoint.enabled:
         mine.update(status=WebhookDelivery.Status.FAILED)
+        metrics.webhook_attempted(outcome="gave_up")  # nothing sent: the endpoint was switched off meanwhile
         return delivery
     body = json.dumps(
         {"type": event.type, "timestamp": event.created_at.isoformat().replace("+00:00", "Z"), "data": event.data},
@@ -385,6 +386,12 @@ def attempt(delivery_id: int, now: datetime | None = None) -> WebhookDelivery | 
         if now - failing_since >= DISABLE_AFTER:
             _disable(endpoint, _("Every delivery failed for 5 days."))
     mine.update(**fields)
+    outcome = {WebhookDelivery.Status.SUCCEEDED: "delivered", WebhookDelivery.Status.PENDING: "failed"}
+    metrics.webhook_attempted(
+        outcome=outcome.get(fields["status"], "gave_up"),
+        lag_seconds=(now - event.created_at).total_seconds(),
+        first=attempts == 1,
+    )
     delivery.refresh_from_db()
     return delivery
 

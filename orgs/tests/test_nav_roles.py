@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 ENTRIES = {
     "Dashboard": "org_dashboard",
     "Sessions": "session_dashboard",
+    "Meetings": "meeting_list",
     "Machines": "machine_list",
     "Members": "org_members",
     "API keys": "org_api_keys",
@@ -31,8 +32,8 @@ ENTRIES = {
 EXPECTED = {
     Role.OWNER: set(ENTRIES),
     Role.ADMIN: set(ENTRIES),
-    Role.AGENT: {"Dashboard", "Sessions", "Machines", "Members"},
-    Role.MEMBER: {"Dashboard", "Members"},
+    Role.AGENT: {"Dashboard", "Sessions", "Meetings", "Machines", "Members"},
+    Role.MEMBER: {"Dashboard", "Meetings", "Members"},
 }
 
 

@@ -21,6 +21,7 @@ from .test_browser_session import console, wait_until  # noqa: F401  (fixtures)
 pytestmark = [pytest.mark.e2e]
 
 BUCKET = "connect-e2e-recordings"
+VTT = "WEBVTT\n\n00:00:00.000 --> 00:01:00.000\nWhich printer shows the error?\n"
 KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -105,6 +106,23 @@ def test_the_agent_records_into_s3_and_plays_it_back(embedded_server, browser, b
     assert agent.evaluate("() => document.getElementById('playback').currentTime") > 0
     assert "Recording is fine with me" in agent.locator(".chat-panel").inner_text()
     assert "Recording started" in agent.locator("#events").inner_text()
+    # A transcript attached to it follows the playhead beside the video.
+    recording_id = agent.url.rstrip("/").rsplit("/", 1)[-1]
+    status = agent.evaluate(
+        """async ([id, vtt]) => (await fetch(`/api/v1/recordings/${id}/transcript`, {
+            method: "PUT", credentials: "same-origin",
+            headers: {"Content-Type": "application/json",
+                      "X-CSRFToken": document.querySelector("[name=csrfmiddlewaretoken]").value},
+            body: JSON.stringify({vtt})})).status""",
+        [recording_id, VTT],
+    )
+    assert status == 200
+    agent.reload()
+    agent.evaluate("() => { const v = document.getElementById('playback'); v.muted = true; v.play(); }")
+    current = wait_until(
+        lambda: agent.evaluate("() => document.querySelector('#transcript li[aria-current]')?.textContent || ''")
+    )
+    assert "printer" in current
     screenshot("recording-playback-1366", agent)
     agent.set_viewport_size({"width": 1000, "height": 800})
     screenshot("recording-playback-1000", agent)

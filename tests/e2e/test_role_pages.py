@@ -35,7 +35,7 @@ def test_an_agent_sees_only_their_menu_and_a_styled_403_where_they_type_the_url(
         page.get_by_label(re.compile("Password", re.I)).fill(PASSWORD)
         page.get_by_role("button", name=re.compile("Sign In", re.I)).click()
         page.wait_for_url(f"{live_server.url}/o/acme/")
-        assert menu_entries(page) == ["Dashboard", "Sessions", "Machines", "Members"]
+        assert menu_entries(page) == ["Dashboard", "Sessions", "Meetings", "Machines", "Members"]
         assert page.get_by_role("link", name="See members").is_visible()
         page.screenshot(path=str(SCREENSHOTS / f"agent-menu-{width}.png"), full_page=True)
 
@@ -44,7 +44,7 @@ def test_an_agent_sees_only_their_menu_and_a_styled_403_where_they_type_the_url(
             assert answer.status == 403
             assert page.get_by_role("heading", name="This page is not available to you").is_visible()
             assert page.get_by_text("Your role in Acme Inc (Agent) does not include this page").is_visible()
-            assert menu_entries(page) == ["Dashboard", "Sessions", "Machines", "Members"]
+            assert menu_entries(page) == ["Dashboard", "Sessions", "Meetings", "Machines", "Members"]
         page.screenshot(path=str(SCREENSHOTS / f"agent-403-{width}.png"), full_page=True)
         page.get_by_role("link", name="Back to the Acme Inc dashboard").click()
         page.wait_for_url(f"{live_server.url}/o/acme/")
