@@ -557,16 +557,21 @@ def webhook_handle(*, body: bytes, auth_header: str) -> bool:
 
         egress_ended(event.egress_info)
     elif event.event == "room_finished" and meeting.status != Meeting.Status.ENDED:
-        _finish(meeting, at)
-        audit_record(
-            organization=meeting.organization,
-            action="meeting.ended",
-            actor=None,
-            target=meeting,
-            data={"meeting_id": meeting.public_id, "by": "livekit"},
-        )
-        live.announce(meeting, {"type": "meeting.ended"})
+        _ended_by_itself(meeting, at, by="livekit")
     return True
+
+
+def _ended_by_itself(meeting: Meeting, at: datetime, *, by: str) -> None:
+    """Nobody ended it: LiveKit finished the room, or the mesh stood empty. Metered, audited, and the pages told."""
+    _finish(meeting, at)
+    audit_record(
+        organization=meeting.organization,
+        action="meeting.ended",
+        actor=None,
+        target=meeting,
+        data={"meeting_id": meeting.public_id, "by": by},
+    )
+    live.announce(meeting, {"type": "meeting.ended"})
 
 
 # --- The mesh (no SFU): the meeting socket's rules ------------------------------------------------------------
@@ -713,15 +718,7 @@ def end_empty_meetings(now: datetime | None = None) -> int:
             last = people.aggregate(last=Max("left_at"))["last"]
             if last is not None and last > cutoff:
                 continue
-            _finish(meeting, now)
-            audit_record(
-                organization=meeting.organization,
-                action="meeting.ended",
-                actor=None,
-                target=meeting,
-                data={"meeting_id": meeting.public_id, "by": "empty"},
-            )
-            live.announce(meeting, {"type": "meeting.ended"})
+            _ended_by_itself(meeting, now, by="empty")
             ended += 1
     return ended
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from livekit import api
 
-from billing import entitlements, metering
-from billing.models import Metric
+from billing import entitlements
 from connect.errors import Conflict, Forbidden
 from meetings import livekit
 from meetings import services as meeting_services
@@ -136,25 +134,7 @@ def egress_ended(info) -> bool:
             services._audit(recording, "recording.failed", SYSTEM, data)
             services.announce(recording, "stopped")
             return True
-        now = timezone.now()
-        fields = {
-            "status": Recording.Status.COMPLETE,
-            "size_bytes": size,
-            "completed_at": now,
-            "purge_after": services._purge_after(recording, now),
-        }
-        Recording.objects.for_org(recording.organization).filter(pk=recording.pk).update(**fields)
-        for name, value in fields.items():
-            setattr(recording, name, value)
-        metering.record(  # idempotent by its source key: a replayed webhook never meters twice
-            organization=recording.organization,
-            metric=Metric.RECORDING_BYTES,
-            quantity=size,
-            source_key=f"recording:{recording.public_id}",
-            occurred_at=now,
-            agent_id=getattr(recording.started_by, "public_id", "") or "",
-            agent_name=recording.started_by_label,
-        )
+        services.mark_complete(recording, size=size)
         data = {"recording_id": recording.public_id, "size_bytes": size, "egress_id": info.egress_id}
         services._audit(recording, "recording.completed", SYSTEM, data)
         services.announce(recording, "stopped")

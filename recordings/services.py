@@ -360,28 +360,7 @@ def recording_complete(*, recording: Recording, chunk_count: int, sha256: str, a
                 details={"status": locked.status},
             )
         _missing_or_extra(list(locked.chunks.order_by("index")), chunk_count)
-        now = timezone.now()
-        fields = {
-            "status": Recording.Status.COMPLETE,
-            "size_bytes": size,
-            "sha256": sha256,
-            "chunk_count": chunk_count,
-            "storage_key": key,
-            "completed_at": now,
-            "purge_after": _purge_after(locked, now),
-        }
-        Recording.objects.for_org(locked.organization).filter(pk=locked.pk).update(**fields)
-        for name, value in fields.items():
-            setattr(locked, name, value)
-        metering.record(
-            organization=locked.organization,
-            metric=Metric.RECORDING_BYTES,
-            quantity=size,
-            source_key=f"recording:{locked.public_id}",
-            occurred_at=now,
-            agent_id=getattr(locked.started_by, "public_id", "") or "",
-            agent_name=locked.started_by_label,
-        )
+        mark_complete(locked, size=size, sha256=sha256, chunk_count=chunk_count, storage_key=key)
         data = {"recording_id": locked.public_id, "size_bytes": size, "sha256": sha256, "chunk_count": chunk_count}
         log(locked, "recording_completed", actor, data)
         _audit(locked, "recording.completed", actor, data)
@@ -393,6 +372,31 @@ def recording_complete(*, recording: Recording, chunk_count: int, sha256: str, a
 
             transaction.on_commit(lambda: transcribe.delay(locked.public_id))
     return locked
+
+
+def mark_complete(recording: Recording, *, size: int, **fields) -> None:
+    """Inside the caller's transaction, on its locked row: complete, its purge date from the plan's retention, and
+    its storage metered (idempotent by its source key: completing again, or a replayed webhook, meters nothing)."""
+    now = timezone.now()
+    fields = {
+        **fields,
+        "status": Recording.Status.COMPLETE,
+        "size_bytes": size,
+        "completed_at": now,
+        "purge_after": _purge_after(recording, now),
+    }
+    Recording.objects.for_org(recording.organization).filter(pk=recording.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(recording, name, value)
+    metering.record(
+        organization=recording.organization,
+        metric=Metric.RECORDING_BYTES,
+        quantity=size,
+        source_key=f"recording:{recording.public_id}",
+        occurred_at=now,
+        agent_id=getattr(recording.started_by, "public_id", "") or "",
+        agent_name=recording.started_by_label,
+    )
 
 
 def _delete_objects(keys: list[str]) -> None:
