@@ -110,6 +110,14 @@ export class SessionRecorder {
     if (this.recorder && this.recorder.state !== "inactive") this.recorder.stop();
   }
 
+  // Stop, and resolve once the last chunk is up and the recording completed (before the page goes away).
+  stopAndWait() {
+    if (!this.recorder) return Promise.resolve();
+    const done = new Promise((resolve) => this.section.addEventListener("recording", resolve, { once: true }));
+    this.stop();
+    return done;
+  }
+
   // Chunks go up one after another, in order; each is retried with backoff before the recording is given up.
   enqueue(blob) {
     const index = this.index++;
@@ -146,7 +154,10 @@ export class SessionRecorder {
     const recorded = this.recording;
     this.recorder = null;
     this.refresh();
-    if (this.failed || !recorded) return;
+    if (this.failed || !recorded) {
+      this.section.dispatchEvent(new CustomEvent("recording", { detail: { state: "stopped" } }));
+      return;
+    }
     try {
       const done = await api(
         "POST",

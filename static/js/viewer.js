@@ -158,7 +158,7 @@ function showStatus(status) {
     consent_requested: t.waiting }[status] || statusBadge.textContent;
   statusBadge.className = `badge status-${status}`;
   if (["ended", "declined", "expired"].includes(status)) {
-    if (recorder) recorder.stop();
+    const recorded = recorder ? recorder.stopAndWait() : Promise.resolve(); // the last chunk goes up first
     if (pc) pc.close();
     pc = null;
     video.srcObject = null;
@@ -174,7 +174,7 @@ function showStatus(status) {
     connection.textContent = "";
     quality.textContent = "";
     // Show the final log and duration as the server has recorded them.
-    setTimeout(() => location.reload(), 1500);
+    Promise.all([recorded, new Promise((resolve) => setTimeout(resolve, 1500))]).then(() => location.reload());
     return;
   }
   renderTruth();
@@ -272,9 +272,10 @@ endForm?.addEventListener("submit", (event) => {
   endDialog.showModal();
 });
 document.getElementById("end-cancel")?.addEventListener("click", () => endDialog.close());
-document.getElementById("end-confirm")?.addEventListener("click", () => {
+document.getElementById("end-confirm")?.addEventListener("click", async () => {
   endForm.dataset.confirmed = "1";
   document.getElementById("end-confirm").disabled = true;
+  if (recorder) await recorder.stopAndWait(); // a recording running completes before the page posts the end
   endForm.requestSubmit();
 });
 document.getElementById("request-control")?.addEventListener("click", () => {

@@ -127,3 +127,47 @@ def test_the_agent_records_into_s3_and_plays_it_back(embedded_server, browser, b
     agent.set_viewport_size({"width": 1000, "height": 800})
     screenshot("recording-playback-1000", agent)
     assert not [text for _page, _kind, text in console if "Content Security Policy" in text]
+
+
+def test_a_mandatory_policy_records_every_session_from_its_first_picture(
+    embedded_server,
+    browser,
+    bucket,
+    console,  # noqa: F811
+):
+    endpoint, s3 = bucket
+    product = embedded_server(
+        "web",
+        CONNECT_RECORDINGS_S3_BUCKET=BUCKET,
+        CONNECT_RECORDINGS_S3_ENDPOINT_URL=endpoint,
+        CONNECT_RECORDINGS_S3_REGION="us-east-1",
+        CONNECT_RECORDINGS_S3_ACCESS_KEY_ID=KEYS["aws_access_key_id"],
+        CONNECT_RECORDINGS_S3_SECRET_ACCESS_KEY=KEYS["aws_secret_access_key"],
+        CONNECT_RECORDINGS_S3_ADDRESSING_STYLE="path",
+    ).base_url
+    agent = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    agent.on("console", lambda m: console.append(("agent", m.type, m.text)))
+    sign_in(agent, product)
+    agent.goto(f"{product}/o/acme/settings/")
+    agent.get_by_label(re.compile("Mandatory: every session is recorded")).check()
+    agent.get_by_role("button", name="Save recording policy").click()
+
+    agent.goto(f"{product}/o/acme/sessions/")
+    agent.get_by_role("button", name="Start session").click()
+    code = agent.locator("[data-copy]").first.get_attribute("data-copy")
+    customer = browser.new_context(viewport={"width": 1000, "height": 760}).new_page()
+    customer.goto(f"{product}/join/{code}")
+    customer.get_by_role("button", name="Continue").click()
+    assert customer.get_by_text("Acme Inc records this session").is_visible()
+    customer.get_by_role("button", name="Share my screen").click()
+
+    # Nobody pressed anything: the recording starts with the picture, and both sides see it.
+    wait_until(lambda: agent.locator("#rec-badge").is_visible(), timeout=30)
+    wait_until(lambda: customer.locator("#recording-indicator").is_visible())
+    assert agent.locator("#record").is_hidden()  # a mandatory recording cannot be stopped by the agent
+    wait_until(lambda: "2 parts saved" in agent.locator("#rec-status").inner_text(), timeout=30)
+
+    agent.get_by_role("button", name="End session").click()
+    agent.get_by_role("button", name="End for both of us").click()
+    stored = wait_until(lambda: [k for k, _size in keys(s3) if k.endswith(".webm")], timeout=30)
+    assert len(stored) == 1  # the end of the session completed it
