@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
 
 from connect.middleware import ASGIBodyGuard  # noqa: E402
+from connect.request_id import ConnectionRequestId  # noqa: E402
 from signaling.auth import WebSocketAuthMiddleware  # noqa: E402
 from signaling.origin import OriginValidator  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
@@ -23,7 +24,8 @@ application = ProtocolTypeRouter(
     {
         # Request bodies are counted as they arrive (chunked too) and timed between chunks: connect.middleware.
         "http": ASGIBodyGuard(django_asgi_app),
-        "websocket": OriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        # One request id per connection for its log lines and tasks (HTTP's is set by Django middleware).
+        "websocket": ConnectionRequestId(OriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns)))),
     }
 )
 

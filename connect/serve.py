@@ -18,6 +18,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from connect.request_id import PEER_SCOPE_KEY
+
 # Frames above this close the connection (1009); below it, the protocol answers "too_large" past 64 KB and the
 # connection lives on (docs/signaling.md).
 WS_MAX_BYTES = 1024 * 1024
@@ -64,6 +66,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # The TCP peer, which uvicorn's proxy middleware hides once a trusted balancer's X-Forwarded-For replaces
+        # ``client``: an X-Request-ID is kept only from those balancers (connect.request_id).
+        self.scope[PEER_SCOPE_KEY] = self.client  # type: ignore[literal-required]
         self.header_bytes = 0
         self._arm_header_deadline()  # the next request on a kept-alive connection (the first one's is armed)
 
@@ -145,6 +150,9 @@ def uvicorn_options(environ: Mapping[str, str]) -> dict[str, Any]:
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
         "server_header": False,
+        # uvicorn's own lines (startup, errors, access) go through the project's LOGGING, so CONNECT_LOG_FORMAT=json
+        # makes every line JSON.
+        "log_config": None,
     }
 
 

@@ -94,6 +94,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every log line of the request carries its id (X-Request-ID): connect.request_id.
+    "connect.request_id.request_id_middleware",
     "django.middleware.security.SecurityMiddleware",
     # Every request timed by route, method and status class for /metrics: connect.metrics.
     "connect.metrics.http_metrics_middleware",
@@ -308,6 +310,9 @@ CONNECT_WEBHOOK_STALE_CLAIM_SECONDS = env.int("CONNECT_WEBHOOK_STALE_CLAIM_SECON
 # gets a 404; empty: the endpoint is off), and the Celery queues whose depth a scrape reads from a Redis broker.
 CONNECT_METRICS_ALLOWED_IPS = env.str("CONNECT_METRICS_ALLOWED_IPS", default="127.0.0.1,::1")
 CONNECT_METRICS_CELERY_QUEUES = env.str("CONNECT_METRICS_CELERY_QUEUES", default="celery")
+# The load balancers whose X-Forwarded-For connect.serve believes (it reads the variable itself) are also the ones
+# whose X-Request-ID is kept (connect.request_id).
+CONNECT_FORWARDED_ALLOW_IPS = env.str("CONNECT_FORWARDED_ALLOW_IPS", default="")
 
 # Push notifications to the native apps (push.providers). A provider without its settings is off: its messages are
 # recorded and dropped as "not configured". APNs uses token authentication (a .p8 key of the Apple developer account).
@@ -524,13 +529,25 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Logging --------------------------------------------------------------------------------------
+# Every line carries the id of its HTTP request, WebSocket connection or Celery task (connect.request_id): "plain" for
+# people (make run), "json" for log collectors, one object per line.
+CONNECT_LOG_FORMAT = env.str("CONNECT_LOG_FORMAT", default="plain")
+if CONNECT_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"CONNECT_LOG_FORMAT must be plain or json, not {CONNECT_LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "connect.request_id.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "connect.request_id.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": CONNECT_LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Django's own handlers for its loggers would write some lines twice, once without the format: the root's only.
+    "loggers": {"django": {"handlers": []}, "django.db.backends": {"level": "WARNING"}},
 }
 
 # Licensing (billing/): a new organization tries this plan for this many days; with no Stripe keys billing is offline
