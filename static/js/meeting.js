@@ -412,8 +412,9 @@ function handle(message, livekit) {
           console.warn("meeting: LiveKit connection failed", error);
           state.room = null;
           note(t.sfuDown);
-          $("connection").textContent = t.sfuDown;
+          $("connection").textContent = t.sfuDownShort;
           $("connection").classList.remove("ok");
+          $("connection").classList.add("warn");
         });
       }
       break;
