@@ -252,16 +252,9 @@ class MeetingConsumer(_ClosesWhenRefused, _SignalingSocket):
         state = {name: message.get(name) for name in ("audio", "video", "screen")}
         if not all(isinstance(value, bool) for value in state.values()):
             raise ProtocolError("invalid_message", "audio, video and screen are true or false.")
+        # The meeting as the socket opened it: nothing changes guests_may_share_screen once a meeting exists.
         if state["screen"] and self.participant.role == MeetingParticipant.Role.GUEST:
-            allowed = await database_sync_to_async(
-                lambda: (
-                    type(self.participant.meeting)
-                    .objects.for_org(self.participant.organization)
-                    .filter(pk=self.participant.meeting_id, guests_may_share_screen=True)
-                    .exists()
-                )
-            )()
-            if not allowed:
+            if not self.participant.meeting.guests_may_share_screen:
                 raise ProtocolError("not_allowed", "The host has not allowed guests to share their screen.")
         await self.channel_layer.group_send(
             self.group,
@@ -312,20 +305,9 @@ class MeetingConsumer(_ClosesWhenRefused, _SignalingSocket):
         if not isinstance(on, bool):
             raise ProtocolError("invalid_message", "on is true or false.")
         from recordings import meeting_recordings
-        from recordings.models import Recording
 
-        def run() -> None:
-            meeting = self.participant.meeting
-            if on:
-                meeting_recordings.meeting_recording_start(org=self.org, meeting=meeting, actor=self.actor)
-                return
-            running = Recording.objects.for_org(meeting.organization).filter(
-                meeting=meeting, status=Recording.Status.UPLOADING
-            )
-            for recording in running.select_related("meeting", "organization"):
-                meeting_recordings.meeting_recording_stop(org=self.org, recording=recording, actor=self.actor)
-
-        await self._host(run)
+        action = meeting_recordings.meeting_recording_start if on else meeting_recordings.meeting_recordings_stop
+        await self._host(lambda: action(org=self.org, meeting=self.participant.meeting, actor=self.actor))
 
     async def _on_end(self, message: dict) -> None:
         await self._host(lambda: services.meeting_end(org=self.org, meeting=self.participant.meeting, actor=self.actor))

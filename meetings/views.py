@@ -42,6 +42,11 @@ def _remember_invite(request: HttpRequest, meeting: Meeting, invite: str) -> Non
     request.session[INVITES_KEY] = dict(list(invites.items())[-50:])
 
 
+def _invite_held(request: HttpRequest, meeting: Meeting) -> str | None:
+    """The guest link's secret, if this browser created the meeting or made its current link."""
+    return request.session.get(INVITES_KEY, {}).get(meeting.public_id)
+
+
 def _refusal(request: HttpRequest, exc: ApplicationError) -> None:
     messages.error(request, exc.message)
 
@@ -134,7 +139,7 @@ class _OneMeetingPage(OrgScopedMixin, View):
 class MeetingDetailPageView(_OneMeetingPage):
     def get(self, request: HttpRequest, meeting_id: str) -> HttpResponse:
         meeting = self.meeting()
-        invite = request.session.get(INVITES_KEY, {}).get(meeting.public_id)
+        invite = _invite_held(request, meeting)
         is_host = services.is_host(self.org, meeting)
         return self.render(
             "meetings/detail.html",
@@ -198,7 +203,7 @@ class MeetingInviteEmailPageView(_OneMeetingPage):
     def post(self, request: HttpRequest, meeting_id: str) -> HttpResponse:
         meeting = self.meeting()
         back = redirect("meeting_detail", org_slug=self.org.organization.slug, meeting_id=meeting.public_id)
-        invite = request.session.get(INVITES_KEY, {}).get(meeting.public_id)
+        invite = _invite_held(request, meeting)
         if not invite:
             messages.error(request, _("Make a new guest link first: this browser does not hold the current one."))
             return back
@@ -234,6 +239,7 @@ class MeetingRoomPageView(_OneMeetingPage):
             if participant is not None and participant.state == MeetingParticipant.State.REMOVED:
                 messages.error(request, _("The host removed you from this meeting."))
             return redirect("meeting_detail", org_slug=self.org.organization.slug, meeting_id=meeting.public_id)
+        invite = _invite_held(request, meeting)
         return self.render(
             "meetings/room.html",
             {
@@ -243,10 +249,7 @@ class MeetingRoomPageView(_OneMeetingPage):
                 "livekit_url": settings.LIVEKIT_URL if services.uses_sfu() else "",
                 "token_url": f"/api/v1/meetings/{meeting.public_id}/join",
                 "leave_url": f"/o/{self.org.organization.slug}/meetings/{meeting.public_id}/",
-                "invite_url": guest_join_url(invite)
-                if (invite := request.session.get(INVITES_KEY, {}).get(meeting.public_id))
-                and services.is_host(self.org, meeting)
-                else "",
+                "invite_url": guest_join_url(invite) if invite and services.is_host(self.org, meeting) else "",
                 "here": "meeting_list",
             },
         )

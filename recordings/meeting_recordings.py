@@ -15,12 +15,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from livekit import api
 
-from billing import entitlements
-from connect.errors import Conflict, Forbidden
+from connect.errors import Conflict
 from meetings import livekit
 from meetings import services as meeting_services
 from meetings.models import Meeting
-from orgs.models import Organization
 from orgs.tenancy import OrgContext
 from sessions.services import SYSTEM, Actor
 
@@ -51,15 +49,6 @@ def s3_upload() -> api.S3Upload:
     )
 
 
-def _require_may_record(organization: Organization) -> None:
-    entitlements.require_feature(organization, "recording")
-    if organization.recording_policy == Organization.RecordingPolicy.OFF:
-        raise Forbidden(
-            _("Your organization does not record; an admin can change that in its settings."),
-            code="recording_disabled",
-        )
-
-
 @transaction.atomic
 def meeting_recording_start(*, org: OrgContext, meeting: Meeting, actor: Actor) -> Recording:
     meeting = meeting_services._current(meeting)
@@ -72,7 +61,7 @@ def meeting_recording_start(*, org: OrgContext, meeting: Meeting, actor: Actor) 
             code="sfu_required",
         )
     organization = meeting.organization
-    _require_may_record(organization)
+    services.require_may_record(organization)
     target = s3_upload()
     if Recording.objects.for_org(organization).filter(meeting=meeting, status=Recording.Status.UPLOADING).exists():
         raise Conflict(_("This meeting is being recorded already."), code="already_recording")
@@ -107,6 +96,13 @@ def meeting_recording_stop(*, org: OrgContext, recording: Recording, actor: Acto
     return recording
 
 
+def meeting_recordings_stop(*, org: OrgContext, meeting: Meeting, actor: Actor) -> None:
+    """Stop whatever records the meeting now (the room's Record button)."""
+    running = Recording.objects.for_org(meeting.organization).filter(meeting=meeting, status=Recording.Status.UPLOADING)
+    for recording in running.select_related("meeting", "organization"):
+        meeting_recording_stop(org=org, recording=recording, actor=actor)
+
+
 def egress_ended(info) -> bool:
     """LiveKit's ``egress_ended``: the file is in the bucket (complete, metered, retained) or the egress failed.
     False when it names no recording of ours, or one already settled (a replay)."""
@@ -138,8 +134,4 @@ def egress_ended(info) -> bool:
         data = {"recording_id": recording.public_id, "size_bytes": size, "egress_id": info.egress_id}
         services._audit(recording, "recording.completed", SYSTEM, data)
         services.announce(recording, "stopped")
-        if settings.CONNECT_STT_URL:
-            from .tasks import transcribe
-
-            transaction.on_commit(lambda: transcribe.delay(recording.public_id))
     return True

@@ -117,18 +117,23 @@ def _locked(recording: Recording) -> Recording:
 # --- Start ------------------------------------------------------------------------------------------------------
 
 
+def require_may_record(organization: Organization) -> None:
+    """The plan includes recording (402) and the organization's policy is not off (403): sessions and meetings."""
+    entitlements.require_feature(organization, "recording")
+    if organization.recording_policy == Organization.RecordingPolicy.OFF:
+        raise Forbidden(
+            _("Your organization does not record sessions or meetings; an admin can change that in its settings."),
+            code="recording_disabled",
+        )
+
+
 @transaction.atomic
 def recording_start(*, org: OrgContext, session: SupportSession, actor: Actor) -> Recording:
     """Start recording ``session``: the plan must include recording, the session must be active (the customer
     consented and shares their screen), and ``org`` must be allowed to run it (its agent, an admin, the organization's
     own credentials)."""
     session_check_access(org, session, SessionAction.OPERATE)
-    entitlements.require_feature(session.organization, "recording")
-    if session.organization.recording_policy == Organization.RecordingPolicy.OFF:
-        raise Forbidden(
-            _("Your organization does not record support sessions; an admin can change that in its settings."),
-            code="recording_disabled",
-        )
+    require_may_record(session.organization)
     if session.status != Status.ACTIVE:
         raise Conflict(
             _("Only an active session can be recorded; this one is %(status)s.") % {"status": session.status},
@@ -367,16 +372,13 @@ def recording_complete(*, recording: Recording, chunk_count: int, sha256: str, a
         chunk_keys = [chunk.storage_key for chunk in chunks]
         transaction.on_commit(lambda: _delete_objects(chunk_keys))
         announce(locked, "stopped")
-        if settings.CONNECT_STT_URL:
-            from .tasks import transcribe  # imported here: the task's module imports this one
-
-            transaction.on_commit(lambda: transcribe.delay(locked.public_id))
     return locked
 
 
 def mark_complete(recording: Recording, *, size: int, **fields) -> None:
     """Inside the caller's transaction, on its locked row: complete, its purge date from the plan's retention, and
-    its storage metered (idempotent by its source key: completing again, or a replayed webhook, meters nothing)."""
+    its storage metered (idempotent by its source key: completing again, or a replayed webhook, meters nothing), and,
+    with speech-to-text configured, sent to be transcribed after commit."""
     now = timezone.now()
     fields = {
         **fields,
@@ -397,6 +399,11 @@ def mark_complete(recording: Recording, *, size: int, **fields) -> None:
         agent_id=getattr(recording.started_by, "public_id", "") or "",
         agent_name=recording.started_by_label,
     )
+    if settings.CONNECT_STT_URL:
+        from .tasks import transcribe  # imported here: the task's module imports this one
+
+        recording_id = recording.public_id
+        transaction.on_commit(lambda: transcribe.delay(recording_id))
 
 
 def _delete_objects(keys: list[str]) -> None:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from billing import entitlements
 from connect.errors import ApplicationError, Forbidden, NotFound
 from connect.links import absolute_url
-from orgs.models import Role
+from orgs.models import Organization, Role
 from orgs.roles import role_at_least
 from orgs.selectors import organization_members
 from orgs.views import OrgScopedMixin
@@ -131,8 +131,8 @@ class SessionViewerView(OrgScopedMixin, View):
                 "can_record": can_drive
                 and session.is_live
                 and ents.has("recording")
-                and session.organization.recording_policy != "off",
-                "recording_mandatory": session.organization.recording_policy == "mandatory",
+                and session.organization.recording_policy != Organization.RecordingPolicy.OFF,
+                "recording_mandatory": session.organization.recording_policy == Organization.RecordingPolicy.MANDATORY,
                 "recordings": list(
                     Recording.objects.for_org(session.organization).filter(session=session).order_by("created_at")
                 ),

@@ -37,13 +37,9 @@ def bucket():
     server.stop()
 
 
-def keys(client) -> list[tuple[str, int]]:
-    return sorted((o["Key"], o["Size"]) for o in client.list_objects_v2(Bucket=BUCKET).get("Contents", []))
-
-
-def test_the_agent_records_into_s3_and_plays_it_back(embedded_server, browser, bucket, screenshot, console):  # noqa: F811
-    endpoint, s3 = bucket
-    product = embedded_server(
+def recorded_product(embedded_server, endpoint: str) -> str:
+    """The product on embedded defaults, keeping its recordings in the test's bucket."""
+    return embedded_server(
         "web",
         CONNECT_RECORDINGS_S3_BUCKET=BUCKET,
         CONNECT_RECORDINGS_S3_ENDPOINT_URL=endpoint,
@@ -52,6 +48,15 @@ def test_the_agent_records_into_s3_and_plays_it_back(embedded_server, browser, b
         CONNECT_RECORDINGS_S3_SECRET_ACCESS_KEY=KEYS["aws_secret_access_key"],
         CONNECT_RECORDINGS_S3_ADDRESSING_STYLE="path",
     ).base_url
+
+
+def keys(client) -> list[tuple[str, int]]:
+    return sorted((o["Key"], o["Size"]) for o in client.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def test_the_agent_records_into_s3_and_plays_it_back(embedded_server, browser, bucket, screenshot, console):  # noqa: F811
+    endpoint, s3 = bucket
+    product = recorded_product(embedded_server, endpoint)
     agent = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
     agent.on("console", lambda m: console.append(("agent", m.type, m.text)))
     sign_in(agent, product)
@@ -136,15 +141,7 @@ def test_a_mandatory_policy_records_every_session_from_its_first_picture(
     console,  # noqa: F811
 ):
     endpoint, s3 = bucket
-    product = embedded_server(
-        "web",
-        CONNECT_RECORDINGS_S3_BUCKET=BUCKET,
-        CONNECT_RECORDINGS_S3_ENDPOINT_URL=endpoint,
-        CONNECT_RECORDINGS_S3_REGION="us-east-1",
-        CONNECT_RECORDINGS_S3_ACCESS_KEY_ID=KEYS["aws_access_key_id"],
-        CONNECT_RECORDINGS_S3_SECRET_ACCESS_KEY=KEYS["aws_secret_access_key"],
-        CONNECT_RECORDINGS_S3_ADDRESSING_STYLE="path",
-    ).base_url
+    product = recorded_product(embedded_server, endpoint)
     agent = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
     agent.on("console", lambda m: console.append(("agent", m.type, m.text)))
     sign_in(agent, product)
