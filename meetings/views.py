@@ -88,6 +88,9 @@ class MeetingListPageView(OrgScopedMixin, View):
             return redirect("meeting_list", org_slug=self.org.organization.slug)
         data = form.cleaned_data
         start = data["scheduled_start"]
+        if start is None and "start" not in request.POST:  # "Schedule" with no time would make an instant meeting
+            messages.error(request, _("Pick when the meeting starts, or press Start now."))
+            return redirect("meeting_list", org_slug=self.org.organization.slug)
         if start is not None and timezone.is_naive(start):
             start = timezone.make_aware(start, timezone.get_current_timezone())
         end = start + timedelta(minutes=data["duration_minutes"] or 60) if start else None
@@ -107,7 +110,7 @@ class MeetingListPageView(OrgScopedMixin, View):
             _refusal(request, exc)
             return redirect("meeting_list", org_slug=self.org.organization.slug)
         _remember_invite(request, meeting, invite)
-        if start is None and "start" in request.POST:  # "Start now": straight into the room
+        if start is None:  # "Start now": straight into the room
             return _join(self, request, meeting)
         return redirect("meeting_detail", org_slug=self.org.organization.slug, meeting_id=meeting.public_id)
 

@@ -86,3 +86,10 @@ def test_another_organizations_meeting_is_not_found_on_every_page(alice, gina, d
         invited = outsider.post(f"/o/globex/meetings/{meeting.public_id}/invite-email", {"emails": "x@example.com"})
     assert invited.status_code == 404
     assert not mail.outbox
+
+
+def test_scheduling_without_a_time_is_refused_in_words(alice, acme):
+    host = browser(alice)
+    response = host.post("/o/acme/meetings/", {"title": "No time", "schedule": "1"}, follow=True)
+    assert "Pick when the meeting starts" in response.content.decode()
+    assert not Meeting.objects.for_org(acme).filter(title="No time").exists()
